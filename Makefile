@@ -1,0 +1,89 @@
+# Every target installs what it needs first, so `make run` and `make test` work from a fresh clone
+# with nothing but Python 3.11. All targets are idempotent.
+
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+# apt-get as root, or through sudo when we are not root.
+APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
+
+.DEFAULT_GOAL := help
+.PHONY: help setup setup-java setup-chromium data train export bench-train bench-serve archive \
+        serve token webui run test test-fast lint format clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+# ---- setup -------------------------------------------------------------------------------------
+
+$(STAMP): requirements.txt requirements-dev.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+setup-java:
+	@command -v java >/dev/null 2>&1 || { echo "Installing Java 17 (TorchServe needs it)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq openjdk-17-jre-headless; }
+
+setup-chromium:
+	@test -x /usr/bin/chromium || { echo "Installing Chromium (browser tests need it)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq chromium; }
+
+setup: $(STAMP) setup-java  ## create .venv and install everything needed to train and serve
+
+# ---- training ----------------------------------------------------------------------------------
+
+data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
+	$(PY) -m training.data
+
+train: $(STAMP)  ## train the CNN (defaults reproduce the shipped model), export TorchScript
+	$(PY) -m training.train
+
+export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
+	$(PY) -m training.export $(if $(CKPT),--checkpoint $(CKPT))
+
+bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validation accuracy
+	$(PY) -m bench.train_speed
+
+# ---- serving -----------------------------------------------------------------------------------
+
+archive: $(STAMP)  ## pack the shipped model and handler into model_store/mnist.mar
+	$(PY) -m handler.archive
+
+serve: setup  ## run TorchServe in the foreground with serve_config/ and model_store/mnist.mar
+	$(PY) -m handler.server
+
+token: $(STAMP)  ## print the inference token of the running TorchServe
+	@$(PY) -m handler.server --print-token
+
+bench-serve: setup  ## latency and throughput of the running stack for several batch settings
+	$(PY) -m bench.serve_latency
+
+webui: $(STAMP)  ## run the web UI alone against an already running TorchServe
+	$(PY) -m webui
+
+run: setup  ## start TorchServe and the web UI at http://127.0.0.1:5000 (Ctrl-C stops both)
+	$(PY) -m webui.stack
+
+# ---- quality -----------------------------------------------------------------------------------
+
+lint: $(STAMP)  ## ruff check and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)  ## apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test-fast: $(STAMP)  ## unit tests only (no servers, no browser)
+	$(PY) -m pytest -m "not integration and not browser"
+
+test: setup setup-chromium lint  ## the whole suite: lint, unit, integration and browser tests
+	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."
+	$(PY) -m pytest
+
+clean:  ## remove the virtualenv, caches and run state (keeps data/ and runs/)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .run artifacts
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
