@@ -1,0 +1,365 @@
+"""Start, watch and stop TorchServe with this project's configuration.
+
+`TorchServe` runs `torchserve --foreground` in its own working directory and process group:
+- the working directory (default `.run/torchserve/`) receives a per-instance `config.properties`
+  derived from `serve_config/config.properties`, TorchServe's `key_file.json` (the API tokens,
+  written to the current directory by TorchServe), its logs and its temporary files;
+- `start()` returns once model `mnist` has a READY worker, or fails with the log tail;
+- `stop()` ends the whole process group (Java frontend and Python workers), so nothing is orphaned.
+
+Command line: `python -m handler.server` serves until Ctrl-C or SIGTERM;
+`python -m handler.server --print-token` prints the inference key of the running server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"
+READY_MODEL = "mnist"  # start() waits for this model's first worker
+RENEW_MARGIN = timedelta(seconds=30)  # renew a key this long before it expires
+
+
+class ServerError(RuntimeError):
+    """TorchServe could not start or answer; the message says why, for a person."""
+
+
+@dataclass
+class ServerConfig:
+    inference_port: int = 8080  # POST /predictions/<model>, GET /ping
+    management_port: int = 8081  # /models, /token
+    metrics_port: int = 8082  # Prometheus /metrics (no token)
+    workdir: Path = REPO_ROOT / ".run" / "torchserve"  # cwd of TorchServe: key_file.json, logs
+    model_store: Path = REPO_ROOT / "model_store"  # folder holding the .mar files
+    models: str = "mnist=mnist.mar"  # TorchServe --models: comma-separated name=file.mar
+    config_template: Path = SERVE_CONFIG_DIR / "config.properties"  # project settings
+    grpc_inference_port: int = 0  # 0: pick a free port (gRPC cannot be disabled in 0.12)
+    grpc_management_port: int = 0  # 0: pick a free port
+    stop_grace_s: float = 15.0  # SIGTERM first; SIGKILL the group after this many seconds
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _read_properties(path: Path) -> list[tuple[str, str]]:
+    """The key=value lines of a Java properties file, in order (comments dropped)."""
+    pairs = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith(("#", "!")):
+            key, _, value = line.partition("=")
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+class TorchServe:
+    """One TorchServe instance; arguments are the fields of `ServerConfig`, in order.
+
+    Use as a context manager: `with TorchServe(inference_port=...) as ts: ...`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.config = ServerConfig(*args, **kwargs)
+        self.config.workdir = Path(self.config.workdir).resolve()
+        self.config.model_store = Path(self.config.model_store).resolve()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # ---- addresses and tokens ----------------------------------------------------------------
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.inference_port}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.management_port}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.config.metrics_port}"
+
+    @property
+    def key_file(self) -> Path:
+        """Where TorchServe writes its keys: `key_file.json` in its working directory."""
+        return self.config.workdir / "key_file.json"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.workdir / "logs"
+
+    def token(self, kind: str = "inference") -> str:
+        """The current `inference` or `management` key (or the `API` key), read fresh each call.
+
+        An expired inference/management key is renewed first through `GET /token` with the API
+        key, so long-running clients never need to care about `token_expiration_min`.
+        """
+        keys = self._read_keys()
+        entry = keys[kind]
+        expires = entry.get("expiration time")
+        if expires and _parse_expiry(expires) - RENEW_MARGIN < datetime.now(UTC):
+            requests.get(
+                f"{self.management_url}/token",
+                params={"type": kind},
+                headers={"Authorization": f"Bearer {keys['API']['key']}"},
+                timeout=10,
+            ).raise_for_status()
+            entry = self._read_keys()[kind]
+        return entry["key"]
+
+    def _read_keys(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.key_file.read_text())
+        except FileNotFoundError:
+            raise ServerError(
+                f"TorchServe is not running: {self.key_file} does not exist (start it with "
+                "`make serve`)."
+            ) from None
+
+    # ---- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> TorchServe:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Launch TorchServe and return once model `mnist` has a READY worker."""
+        self._check_prerequisites()
+        config_file = self._write_config()
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        # TorchServe keeps a pid file and its worker sockets in the temp dir: a private one lets
+        # several instances (tests, `make serve`) run side by side.
+        tmp_dir = self.config.workdir / "tmp"
+        tmp_dir.mkdir(exist_ok=True)
+        self.key_file.unlink(missing_ok=True)  # a stale file would pass for a running server
+        env = {**os.environ, "TMPDIR": str(tmp_dir), "TEMP": str(tmp_dir), "OMP_NUM_THREADS": "1"}
+        env.pop("TS_CONFIG_FILE", None)  # would silently replace --ts-config
+        torchserve = Path(sys.executable).parent / "torchserve"
+        command = [
+            str(torchserve) if torchserve.exists() else "torchserve",
+            *("--start", "--foreground", "--ncs"),
+            *("--ts-config", str(config_file)),
+            *("--model-store", str(self.config.model_store)),
+            *("--models", *self.config.models.split(",")),
+        ]
+        with open(self.log_dir / "torchserve.out", "wb") as output:
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.config.workdir,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own process group: stop() can end all of it
+            )
+        try:
+            self._wait_until_ready(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, then SIGKILL whatever is left after a grace period."""
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(process.pid, sig)
+            except ProcessLookupError:
+                break  # the group is gone already
+            deadline = time.monotonic() + self.config.stop_grace_s
+            while time.monotonic() < deadline and _group_alive(process.pid):
+                process.poll()  # reaps the leader so the group can disappear
+                time.sleep(0.1)
+            if not _group_alive(process.pid):
+                break
+        process.wait()
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _check_prerequisites(self) -> None:
+        if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+            raise ServerError("Java is not installed: TorchServe needs Java 17 (`make setup`).")
+        if not self.config.model_store.is_dir():
+            raise ServerError(f"Model store {self.config.model_store} does not exist.")
+        for spec in self.config.models.split(","):
+            mar = spec.partition("=")[2] or spec
+            if not (self.config.model_store / mar).is_file():
+                raise ServerError(
+                    f"{self.config.model_store / mar} does not exist (build it with `make archive`)."
+                )
+        for name in ("inference_port", "management_port", "metrics_port"):
+            port = getattr(self.config, name)
+            if not _port_is_free(port):
+                raise ServerError(
+                    f"Port {port} ({name}) on 127.0.0.1 is busy: is TorchServe already running? "
+                    "Stop it, or choose other ports."
+                )
+
+    def _write_config(self) -> Path:
+        """This instance's config.properties: the project template with ports and paths filled in."""
+        cfg = self.config
+        store = re.escape(str(cfg.model_store))
+        overrides = {
+            "inference_address": self.inference_url,
+            "management_address": self.management_url,
+            "metrics_address": self.metrics_url,
+            "grpc_inference_port": str(cfg.grpc_inference_port or free_port()),
+            "grpc_management_port": str(cfg.grpc_management_port or free_port()),
+            # Properties syntax: a backslash must be doubled to reach TorchServe.
+            "allowed_urls": f"file://{store}/[^/]+\\.mar".replace("\\", "\\\\"),
+        }
+        lines = [f"# Written by handler.server from {cfg.config_template}; edit that file instead."]
+        for key, value in _read_properties(cfg.config_template):
+            if key == "metrics_config":
+                value = str((REPO_ROOT / value).resolve())
+            lines.append(f"{key}={overrides.pop(key, value)}")
+        lines += [f"{key}={value}" for key, value in overrides.items()]
+        cfg.workdir.mkdir(parents=True, exist_ok=True)
+        path = cfg.workdir / "config.properties"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def _wait_until_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process is None or self._process.poll() is not None:
+                raise ServerError(f"TorchServe exited during start-up.\n{self.log_tail()}")
+            if self._model_ready():
+                return
+            time.sleep(0.5)
+        raise ServerError(
+            f"Model {READY_MODEL} not READY after {timeout:.0f} s.\n{self.log_tail()}"
+        )
+
+    def _model_ready(self) -> bool:
+        if not self.key_file.exists():
+            return False
+        try:
+            reply = requests.get(
+                f"{self.management_url}/models/{READY_MODEL}",
+                headers={"Authorization": f"Bearer {self.token('management')}"},
+                timeout=2,
+            )
+        except (requests.RequestException, ValueError, KeyError):
+            return False  # frontend still booting, or key file half written
+        if reply.status_code != 200:
+            return False
+        return any(w["status"] == "READY" for m in reply.json() for w in m.get("workers", []))
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines of TorchServe's console and model logs, for error messages."""
+        parts = []
+        for name in ("torchserve.out", "model_log.log"):
+            path = self.log_dir / name
+            if path.exists():
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                parts.append(f"--- {path} (last {len(tail)} lines) ---\n" + "\n".join(tail))
+        return "\n".join(parts) or f"(no logs in {self.log_dir})"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _parse_expiry(text: str) -> datetime:
+    # TorchServe writes Java Instants with nanoseconds ("...21:12:24.801167123Z"); keep 6 digits.
+    text = re.sub(r"(\.\d{6})\d*", r"\1", text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    help_text = {
+        "inference_port": "inference API port",
+        "management_port": "management API port",
+        "metrics_port": "Prometheus metrics port",
+        "workdir": "TorchServe working directory (key_file.json, logs, config)",
+        "model_store": "folder with the .mar files",
+        "models": "models to load at start, as name=file.mar[,name=file.mar]",
+        "config_template": "project config.properties to derive the instance config from",
+    }
+    for field in fields(ServerConfig):
+        if field.name in help_text:
+            default = getattr(ServerConfig, field.name)
+            parser.add_argument(
+                "--" + field.name.replace("_", "-"),
+                type=type(default),
+                default=default,
+                help=f"{help_text[field.name]} (default: {default})",
+            )
+    parser.add_argument("--timeout", type=float, default=180.0, help="start-up timeout, seconds")
+    parser.add_argument(
+        "--print-token",
+        action="store_true",
+        help="print the inference key of the server running in --workdir, then exit",
+    )
+    args = vars(parser.parse_args(argv))
+    timeout, print_token = args.pop("timeout"), args.pop("print_token")
+    server = TorchServe(**args)
+    try:
+        if print_token:
+            print(server.token("inference"))
+            return 0
+        signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's SIGTERM stops cleanly too
+        print(f"Starting TorchServe in {server.config.workdir} (logs in {server.log_dir}) …")
+        with server:
+            print(
+                f"TorchServe ready: inference {server.inference_url}, management "
+                f"{server.management_url}, metrics {server.metrics_url}/metrics.\n"
+                f"Keys in {server.key_file}; inference key: `make -s token`. Ctrl-C stops it."
+            )
+            while server.is_running():
+                time.sleep(1)
+            print("TorchServe exited on its own; see the logs.", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        print("Stopped TorchServe.")
+        return 0
+    except (ServerError, requests.RequestException) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
