@@ -1,0 +1,1 @@
+"""TorchServe side of the project: the custom handler, its preprocessing and the server launcher."""
