@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psutil
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -205,6 +206,7 @@ class TorchServe:
             if not _group_alive(process.pid):
                 break
         process.wait()
+        self.key_file.unlink(missing_ok=True)  # as `torchserve --stop` does: stale keys mislead
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -218,7 +220,7 @@ class TorchServe:
             mar = spec.partition("=")[2] or spec
             if not (self.config.model_store / mar).is_file():
                 raise ServerError(
-                    f"{self.config.model_store / mar} does not exist (build it with `make archive`)."
+                    f"{self.config.model_store / mar} does not exist; build it with `make archive`."
                 )
         for name in ("inference_port", "management_port", "metrics_port"):
             port = getattr(self.config, name)
@@ -229,7 +231,7 @@ class TorchServe:
                 )
 
     def _write_config(self) -> Path:
-        """This instance's config.properties: the project template with ports and paths filled in."""
+        """This instance's config.properties: the project template, ports and paths filled in."""
         cfg = self.config
         store = re.escape(str(cfg.model_store))
         overrides = {
@@ -295,11 +297,14 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    """Whether any process of the group still runs (zombies waiting for init do not count)."""
+    for process in psutil.process_iter(["status"]):
+        try:
+            if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
+                return True
+        except (ProcessLookupError, psutil.Error):
+            continue
+    return False
 
 
 def _parse_expiry(text: str) -> datetime:
@@ -343,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's SIGTERM stops cleanly too
         print(f"Starting TorchServe in {server.config.workdir} (logs in {server.log_dir}) …")
-        with server:
+        server.start(timeout)
+        try:
             print(
                 f"TorchServe ready: inference {server.inference_url}, management "
                 f"{server.management_url}, metrics {server.metrics_url}/metrics.\n"
@@ -353,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                 time.sleep(1)
             print("TorchServe exited on its own; see the logs.", file=sys.stderr)
             return 1
+        finally:
+            server.stop()
     except KeyboardInterrupt:
         print("Stopped TorchServe.")
         return 0
