@@ -1,0 +1,32 @@
+"""The web UI: a Flask app that serves the drawing page and proxies predictions to TorchServe.
+
+No model runs here; TorchServe does the work. Build the app with `create_app()`.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from webui import api, health, pages
+from webui.config import WebUIConfig
+from webui.errors import register_error_handlers
+from webui.security import register_security_headers
+from webui.torchserve_client import TorchServeClient
+
+
+def create_app(config: WebUIConfig | None = None) -> Flask:
+    """Application factory; `config` defaults to the WEBUI_* environment variables."""
+    config = config or WebUIConfig.from_env()
+    app = Flask(__name__)
+    app.config["WEBUI"] = config
+    # Werkzeug answers 413 (as JSON, through the error handlers) before reading a larger body.
+    app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
+    app.json.sort_keys = False
+    app.extensions["torchserve"] = TorchServeClient(config)
+
+    app.register_blueprint(pages.bp)
+    app.register_blueprint(api.bp)
+    app.register_blueprint(health.bp)
+    register_error_handlers(app)
+    register_security_headers(app)
+    return app

@@ -1,0 +1,214 @@
+"""`make run`: TorchServe and the web UI together on 127.0.0.1, stopped together.
+
+    python -m webui.stack            # http://127.0.0.1:5000, Ctrl-C stops both
+
+TorchServe is started through `handler.server.TorchServe` (project config, own process group), the
+UI as `python -m webui` under waitress in its own process group, so one Ctrl-C or SIGTERM here stops
+both and leaves no orphans. The browser tests use `Stack` the same way, on free ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import requests
+
+from handler.server import ServerError, TorchServe
+from webui.config import REPO_ROOT
+
+
+@dataclass
+class StackConfig:
+    ui_port: int = 5000  # the page and /api on http://127.0.0.1:<ui_port>
+    ui_threads: int = 4  # waitress worker threads
+    inference_port: int = 8080  # TorchServe inference API (the UI's upstream)
+    management_port: int = 8081  # TorchServe management API (never reachable through the UI)
+    metrics_port: int = 8082  # TorchServe Prometheus metrics
+    run_dir: Path = REPO_ROOT / ".run"  # run state: torchserve/ (keys, logs) and webui.log
+    model_store: Path = REPO_ROOT / "model_store"  # holds mnist.mar
+    timeout: float = 180.0  # seconds to wait for each server to be ready
+
+
+HOST = "127.0.0.1"  # both servers listen on loopback only
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+        return True
+
+
+class Stack:
+    """TorchServe plus the web UI; `with Stack(config) as stack:` starts and always stops both."""
+
+    def __init__(self, config: StackConfig | None = None) -> None:
+        self.config = config or StackConfig()
+        self.torchserve = TorchServe(
+            inference_port=self.config.inference_port,
+            management_port=self.config.management_port,
+            metrics_port=self.config.metrics_port,
+            workdir=Path(self.config.run_dir) / "torchserve",
+            model_store=self.config.model_store,
+        )
+        self.ui_log = Path(self.config.run_dir) / "webui.log"
+        self._ui: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.config.ui_port}"
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start the UI, then TorchServe; return when both answer. Stops both on failure."""
+        if not _port_is_free(self.config.ui_port):
+            raise ServerError(
+                f"Port {self.config.ui_port} on {HOST} is busy (is the web UI already running?): "
+                "stop it, or choose another with --ui-port."
+            )
+        try:
+            self.start_ui()
+            self.torchserve.start(self.config.timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def start_ui(self) -> None:
+        """Run `python -m webui` (waitress) against this stack's TorchServe; wait for /healthz."""
+        env = {
+            **os.environ,
+            "WEBUI_TORCHSERVE_URL": self.torchserve.inference_url,
+            "WEBUI_KEY_FILE": str(self.torchserve.key_file),
+        }
+        command = [sys.executable, "-m", "webui"]
+        command += ["--port", str(self.config.ui_port), "--threads", str(self.config.ui_threads)]
+        self.ui_log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.ui_log, "wb") as log:
+            self._ui = subprocess.Popen(
+                command,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
+            )
+        deadline = time.monotonic() + self.config.timeout
+        while time.monotonic() < deadline:
+            if self._ui.poll() is not None:
+                tail = self.ui_log.read_text(errors="replace").strip().splitlines()[-5:]
+                raise ServerError("The web UI exited during start-up: " + " | ".join(tail))
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        raise ServerError(
+            f"The web UI did not answer on {self.url} within {self.config.timeout} s."
+        )
+
+    def stop(self) -> None:
+        """Stop the UI (SIGTERM, then SIGKILL after 5 s) and TorchServe (its own clean stop)."""
+        if self._ui is not None:
+            ui, self._ui = self._ui, None
+            if ui.poll() is None:
+                os.killpg(ui.pid, signal.SIGTERM)
+                try:
+                    ui.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    os.killpg(ui.pid, signal.SIGKILL)
+                    ui.wait()
+        self.torchserve.stop()
+
+    def dead_component(self) -> str | None:
+        """Which server exited on its own, if any (for `make run`'s watch loop)."""
+        if self._ui is not None and self._ui.poll() is not None:
+            return f"the web UI (see {self.ui_log})"
+        if not self.torchserve.is_running():
+            return f"TorchServe (see {self.torchserve.log_dir})"
+        return None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def parse_args(argv: list[str] | None = None) -> StackConfig:
+    help_text = {
+        "ui_port": "web UI port",
+        "ui_threads": "web UI (waitress) threads",
+        "inference_port": "TorchServe inference API port",
+        "management_port": "TorchServe management API port",
+        "metrics_port": "TorchServe metrics port",
+        "run_dir": "run state folder (TorchServe keys and logs, webui.log)",
+        "model_store": "folder holding mnist.mar",
+        "timeout": "seconds to wait for each server at start-up",
+    }
+    parser = argparse.ArgumentParser(
+        prog="python -m webui.stack",
+        description="Start TorchServe and the web UI on 127.0.0.1; Ctrl-C stops both.",
+    )
+    for field in fields(StackConfig):
+        default = getattr(StackConfig, field.name)
+        parser.add_argument(
+            "--" + field.name.replace("_", "-"),
+            type=type(default),
+            default=default,
+            help=f"{help_text[field.name]} (default: {default})",
+        )
+    return StackConfig(**vars(parser.parse_args(argv)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = parse_args(argv)
+    stack = Stack(config)
+    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's SIGTERM stops both cleanly too
+    try:
+        print(f"Starting TorchServe and the web UI (logs in {config.run_dir}) …", flush=True)
+        stack.start()
+    except ServerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130  # start() has stopped whatever it had started
+    try:
+        print(
+            f"\nReady: open {stack.url}\n"
+            "  Draw a digit from 0 to 9 in the box: the prediction updates as you draw,\n"
+            "  with the top-3 guesses and the 28×28 image the model sees. Upload, drop or\n"
+            "  paste a photo of a digit too. Esc clears, Ctrl+Z undoes.\n"
+            f"  TorchServe inference API: {stack.torchserve.inference_url} "
+            f"(key in {stack.torchserve.key_file}).\n"
+            "Ctrl-C stops both.",
+            flush=True,
+        )
+        while (dead := stack.dead_component()) is None:
+            time.sleep(1)
+        print(f"error: {dead} exited on its own; stopping.", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nStopping …", flush=True)
+        return 0
+    finally:
+        stack.stop()
+        print("Stopped TorchServe and the web UI.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
