@@ -1,0 +1,188 @@
+"""The end of a training run: export the best checkpoint, score it once on the test set, report.
+
+Everything is computed from the exported TorchScript file, the artefact that is actually served.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+import torch
+
+from handler.preprocess import scale_pixels
+from training.data import Mnist
+from training.export import export_torchscript, load_checkpoint
+
+
+def git_commit() -> str:
+    """The commit the code came from, marked "-dirty" when the tree has uncommitted changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return sha + ("-dirty" if dirty else "")
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted digits for uint8 (N, 28, 28) images."""
+    return torch.cat(
+        [
+            model(scale_pixels(images[i : i + batch_size].unsqueeze(1))).argmax(1)
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
+def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
+    """10×10 counts, rows = true digit, columns = predicted digit."""
+    return torch.bincount(labels * 10 + preds, minlength=100).reshape(10, 10)
+
+
+def plot_curves(out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    def read(name: str) -> list[dict]:
+        with (out / name).open() as f:
+            return list(csv.DictReader(f))
+
+    train, val = read("train_metrics.csv"), read("val_metrics.csv")
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4))
+    for rows, label in [(train, "train (augmented)"), (val, "validation")]:
+        epochs = [int(r["epoch"]) for r in rows]
+        ax_loss.plot(epochs, [float(r["loss"]) for r in rows], marker="o", label=label)
+        ax_acc.plot(epochs, [100 * float(r["accuracy"]) for r in rows], marker="o", label=label)
+    ax_loss.set(title="Loss", xlabel="epoch")
+    ax_acc.set(title="Accuracy (%)", xlabel="epoch", ylim=(97, 100))
+    for ax in (ax_loss, ax_acc):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "curves.png", dpi=100)
+    plt.close(fig)
+
+
+def plot_confusion(out: Path, matrix: torch.Tensor) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5.5))
+    # Log scale: the diagonal holds ~1000 per cell, the mistakes a handful.
+    ax.imshow(torch.log1p(matrix.float()), cmap="Blues")
+    for t in range(10):
+        for p in range(10):
+            n = int(matrix[t, p])
+            if n:
+                ax.text(
+                    p,
+                    t,
+                    str(n),
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="white" if t == p else "black",
+                )
+    ax.set(
+        title="Test-set confusion matrix",
+        xlabel="predicted",
+        ylabel="true",
+        xticks=range(10),
+        yticks=range(10),
+    )
+    fig.tight_layout()
+    fig.savefig(out / "confusion_matrix.png", dpi=100)
+    plt.close(fig)
+
+
+def final_report(out: Path, mnist: Mnist, summary: dict) -> dict:
+    """Export best.pt to model.pt, evaluate it on the 10k test set, write the report files."""
+    model = load_checkpoint(out / "best.pt")
+    check = scale_pixels(mnist.test_images[:256].unsqueeze(1))
+    max_diff = export_torchscript(model, out / "model.pt", check)
+    scripted = torch.jit.load(str(out / "model.pt"))
+
+    preds = predict(scripted, mnist.test_images)
+    labels = mnist.test_labels
+    matrix = confusion_matrix(labels, preds)
+    with (out / "confusion_matrix.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["true \\ predicted", *range(10)])
+        for digit in range(10):
+            writer.writerow([digit, *matrix[digit].tolist()])
+    plot_curves(out)
+    plot_confusion(out, matrix)
+
+    per_class = {str(d): round(matrix[d, d].item() / matrix[d].sum().item(), 5) for d in range(10)}
+    report = {
+        "model": "DigitCNN",
+        "test_accuracy": round((preds == labels).float().mean().item(), 5),
+        "test_errors": int((preds != labels).sum()),
+        "per_class_accuracy": per_class,
+        **summary,
+        "torchscript_max_abs_diff": max_diff,
+        "data_sha256": mnist.checksums,
+        "git_commit": git_commit(),
+        "torch_version": torch.__version__,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "config": torch.load(out / "best.pt", weights_only=False)["config"],
+    }
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(report))
+    print(
+        f"Test accuracy {100 * report['test_accuracy']:.2f}% "
+        f"({report['test_errors']} errors in {len(labels)}); report in {out / 'report.md'}"
+    )
+    return report
+
+
+def markdown(r: dict) -> str:
+    test = f"**{100 * r['test_accuracy']:.2f}%** ({r['test_errors']} errors)"
+    val = f"{100 * r['best_val_accuracy']:.2f}% (epoch {r['best_epoch']})"
+    rows = "\n".join(f"| {d} | {100 * a:.2f}% |" for d, a in r["per_class_accuracy"].items())
+    sums = "\n".join(f"| `{name}` | `{sha}` |" for name, sha in r["data_sha256"].items())
+    return f"""# Model report: {r["model"]}
+
+| | |
+|---|---|
+| Test accuracy (MNIST, 10,000 images) | {test} |
+| Best validation accuracy (5,000 held-out training images) | {val} |
+| Parameters | {r["parameters"]:,} |
+| Training wall time (epochs only) | {r["train_seconds"]:.0f} s |
+| TorchScript vs eager, max abs difference | {r["torchscript_max_abs_diff"]:.1e} |
+| Git commit | `{r["git_commit"]}` |
+| PyTorch | {r["torch_version"]} |
+| Created | {r["created"]} |
+
+## Per-class test accuracy
+
+| digit | accuracy |
+|---|---|
+{rows}
+
+## Data checksums (sha256 of the uncompressed IDX files)
+
+| file | sha256 |
+|---|---|
+{sums}
+
+![Training curves](curves.png)
+
+![Confusion matrix](confusion_matrix.png)
+"""

@@ -1,0 +1,322 @@
+"""Train the digit CNN on genuine MNIST, then export and report on the test set.
+
+    python -m training.train                      # the shipped model's recipe (make train)
+    python -m training.train --epochs 3 --subset 5000 --out-dir runs/quick
+    python -m training.train --resume runs/mnist/last.pt
+
+Every default lives in `TrainConfig` below; each field is also a command-line flag.
+The run folder gets: best.pt and last.pt checkpoints, TensorBoard logs (tb/), train_metrics.csv,
+val_metrics.csv and, after the final test-set evaluation, model.pt (TorchScript), report.json,
+report.md, confusion_matrix.csv and PNG plots. The test set is used once, at the end, never to
+choose a model or an epoch: the best epoch is chosen on the held-out validation split.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel
+from tqdm import tqdm
+
+from handler.preprocess import scale_pixels
+from training.augment import AugmentConfig, augment_batch
+from training.data import load_mnist, split_train_val
+from training.model import DigitCNN, count_parameters
+
+
+@dataclass
+class TrainConfig:
+    # data
+    data_dir: str = "data/mnist"  # the four MNIST IDX files (fetched when missing)
+    val_size: int = 5000  # images held out of the 60k training images to pick the best epoch
+    subset: int = 0  # train on only this many training images (0 = all); for smoke tests
+    # model
+    width: int = 32  # channels of the first convolution; later stages use 2× and 4×
+    dropout: float = 0.1  # before the final linear layer
+    # optimisation
+    epochs: int = 16  # passes over the training split
+    batch_size: int = 128  # images per step
+    lr: float = 4e-3  # peak learning rate of the one-cycle schedule
+    weight_decay: float = 5e-4  # AdamW decoupled weight decay
+    label_smoothing: float = 0.1  # softens targets; helps calibration and generalisation
+    ema_decay: float = 0.998  # exponential moving average of the weights per step (0 = off)
+    augment: bool = True  # random affine + stroke width, see training/augment.py
+    # run control
+    seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
+    patience: int = 6  # stop after this many epochs without a better validation accuracy
+    threads: int = 0  # torch intra-op threads (0 = PyTorch's default: all cores)
+    out_dir: str = "runs/mnist"  # checkpoints, logs, metrics, exported model and report
+    resume: str = ""  # a last.pt to continue from (same config)
+    final_report: bool = True  # after training: export TorchScript and evaluate on the test set
+
+
+def parse_config() -> TrainConfig:
+    """Expose every TrainConfig field as a --flag (bools as --flag / --no-flag)."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    comments = _field_comments()
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        default = field.default
+        help_text = f"{comments.get(field.name, '')} (default: {default})"
+        if isinstance(default, bool):
+            parser.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=default, help=help_text
+            )
+        else:
+            parser.add_argument(flag, type=type(default), default=default, help=help_text)
+    return TrainConfig(**vars(parser.parse_args()))
+
+
+def _field_comments() -> dict[str, str]:
+    """The inline comments of TrainConfig, reused as --help text so they never drift apart."""
+    import inspect
+
+    comments = {}
+    for line in inspect.getsource(TrainConfig).splitlines():
+        name, sep, comment = line.strip().partition("  # ")
+        if sep and ":" in name:
+            comments[name.split(":")[0]] = comment
+    return comments
+
+
+@torch.no_grad()
+def evaluate(
+    model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
+) -> tuple[float, float, torch.Tensor]:
+    """(mean loss, accuracy, predictions) of `model` on uint8 images."""
+    model.eval()
+    losses, preds = [], []
+    for i in range(0, len(images), batch_size):
+        x = scale_pixels(images[i : i + batch_size].unsqueeze(1))
+        logits = model(x.contiguous(memory_format=torch.channels_last))
+        losses.append(F.cross_entropy(logits, labels[i : i + batch_size], reduction="sum"))
+        preds.append(logits.argmax(1))
+    preds = torch.cat(preds)
+    return (
+        (torch.stack(losses).sum() / len(images)).item(),
+        (preds == labels).float().mean().item(),
+        preds,
+    )
+
+
+def append_csv(path: Path, row: dict) -> None:
+    new = not path.exists()
+    with path.open("a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(row))
+        if new:
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Run the whole recipe; returns the summary (also written to report.json when final_report)."""
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+
+    # ---- data: held once as uint8 tensors; batches are index slices -----------------------------
+    mnist = load_mnist(Path(cfg.data_dir))
+    train_idx, val_idx = split_train_val(len(mnist.train_labels), cfg.val_size, cfg.seed)
+    if cfg.subset:
+        train_idx = train_idx[: cfg.subset]
+    train_x, train_y = mnist.train_images[train_idx], mnist.train_labels[train_idx]
+    val_x, val_y = mnist.train_images[val_idx], mnist.train_labels[val_idx]
+    steps_per_epoch = (len(train_x) + cfg.batch_size - 1) // cfg.batch_size
+
+    # ---- model, optimiser, schedule, EMA --------------------------------------------------------
+    model = DigitCNN(cfg.width, cfg.dropout).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch
+    )
+    ema = None
+    if cfg.ema_decay:
+
+        def ema_step(
+            averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor
+        ) -> torch.Tensor:
+            # Warm-up: early on the average follows the weights closely, so short runs work too.
+            decay = min(cfg.ema_decay, (1 + n.item()) / (10 + n.item()))
+            return decay * averaged + (1 - decay) * current
+
+        ema = AveragedModel(model, avg_fn=ema_step, use_buffers=True)
+    augment_cfg = AugmentConfig()
+
+    start_epoch, best_acc, best_epoch, elapsed = 0, 0.0, -1, 0.0
+    if cfg.resume:
+        state = torch.load(cfg.resume, weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
+        gen.set_state(state["generator"])
+        start_epoch, best_acc, best_epoch = (
+            state["epoch"] + 1,
+            state["best_acc"],
+            state["best_epoch"],
+        )
+        elapsed = state["elapsed"]
+        print(f"Resumed from {cfg.resume} at epoch {start_epoch} (best val {best_acc:.4f})")
+
+    from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
+
+    writer = SummaryWriter(str(out / "tb"))
+    print(
+        f"Training {count_parameters(model):,} parameters on {len(train_x)} images, "
+        f"validating on {len(val_x)}; run folder {out}"
+    )
+
+    def save_last(epoch: int) -> None:
+        torch.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "ema": ema.state_dict() if ema else None,
+                "generator": gen.get_state(),
+                "epoch": epoch,
+                "best_acc": best_acc,
+                "best_epoch": best_epoch,
+                "elapsed": elapsed,
+                "config": dataclasses.asdict(cfg),
+            },
+            out / "last.pt",
+        )
+
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            # ---- one epoch of training --------------------------------------------------------
+            model.train()
+            t0 = time.perf_counter()
+            order = torch.randperm(len(train_x), generator=gen)
+            loss_sum, correct = torch.zeros(()), torch.zeros((), dtype=torch.long)
+            bar = tqdm(
+                range(steps_per_epoch),
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="step",
+                leave=False,
+            )
+            for step in bar:
+                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                if cfg.augment:
+                    x = augment_batch(train_x[idx], augment_cfg, gen)
+                else:
+                    x = train_x[idx].unsqueeze(1)
+                x = scale_pixels(x).contiguous(memory_format=torch.channels_last)
+                y = train_y[idx]
+                logits = model(x)
+                loss = F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+                if ema is not None:
+                    ema.update_parameters(model)
+                loss_sum += loss.detach() * len(idx)
+                correct += (logits.argmax(1) == y).sum()
+                if step % 50 == 0:
+                    bar.set_postfix(loss=f"{loss.item():.3f}")
+            train_seconds = time.perf_counter() - t0
+            elapsed += train_seconds
+
+            # ---- validation: the only signal used to choose the model --------------------------
+            scored = ema.module if ema is not None else model
+            val_loss, val_acc, _ = evaluate(scored, val_x, val_y)
+            train_loss = (loss_sum / len(train_x)).item()
+            train_acc = (correct.float() / len(train_x)).item()
+            lr = schedule.get_last_lr()[0]
+            append_csv(
+                out / "train_metrics.csv",
+                {
+                    "epoch": epoch + 1,
+                    "loss": round(train_loss, 5),
+                    "accuracy": round(train_acc, 5),
+                    "lr": f"{lr:.3g}",
+                    "seconds": round(train_seconds, 2),
+                    "images_per_s": round(len(train_x) / train_seconds),
+                },
+            )
+            append_csv(
+                out / "val_metrics.csv",
+                {
+                    "epoch": epoch + 1,
+                    "loss": round(val_loss, 5),
+                    "accuracy": round(val_acc, 5),
+                    "elapsed_s": round(elapsed, 1),
+                },
+            )
+            for name, value in [
+                ("loss/train", train_loss),
+                ("loss/val", val_loss),
+                ("accuracy/train", train_acc),
+                ("accuracy/val", val_acc),
+                ("lr", lr),
+            ]:
+                writer.add_scalar(name, value, epoch + 1)
+
+            improved = val_acc > best_acc
+            if improved:
+                best_acc, best_epoch = val_acc, epoch
+                torch.save(
+                    {
+                        "model": scored.state_dict(),
+                        "config": dataclasses.asdict(cfg),
+                        "epoch": epoch + 1,
+                        "val_accuracy": val_acc,
+                    },
+                    out / "best.pt",
+                )
+            mark = "*" if improved else " "
+            print(
+                f"epoch {epoch + 1:2d}/{cfg.epochs} train loss {train_loss:.4f} acc {train_acc:.4f}"
+                f" val loss {val_loss:.4f} acc {val_acc:.4f} {mark}"
+                f"  {len(train_x) / train_seconds:,.0f} img/s  {elapsed:.0f}s"
+            )
+            save_last(epoch)
+            if epoch - best_epoch >= cfg.patience:
+                print(f"Early stop: no better validation accuracy for {cfg.patience} epochs")
+                break
+    except KeyboardInterrupt:
+        # best.pt and last.pt were written at the end of the last complete epoch; the half-done
+        # epoch is dropped so that --resume repeats it exactly.
+        if (out / "last.pt").exists():
+            print(
+                f"\nInterrupted: kept {out / 'best.pt'} (val {best_acc:.4f}) and {out / 'last.pt'}"
+                f"; continue with --resume {out / 'last.pt'}"
+            )
+        else:
+            print("\nInterrupted during the first epoch: nothing to keep")
+        raise SystemExit(130) from None
+    finally:
+        writer.close()
+
+    summary = {
+        "best_val_accuracy": best_acc,
+        "best_epoch": best_epoch + 1,
+        "train_seconds": round(elapsed, 1),
+        "parameters": count_parameters(model),
+    }
+    if cfg.final_report:
+        from training.report import final_report
+
+        summary = final_report(out, mnist, summary)
+    return summary
+
+
+def main() -> None:
+    train(parse_config())
+
+
+if __name__ == "__main__":
+    main()
