@@ -1,0 +1,135 @@
+"""webui.stack: the `make run` launcher (busy ports, the real waitress server, clean stops)."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+
+from handler.server import ServerError, free_port
+from webui.config import REPO_ROOT
+from webui.stack import Stack, StackConfig, parse_args
+
+
+def test_parse_args_defaults_match_make_run():
+    config = parse_args([])
+    assert config == StackConfig()
+    assert config.ui_port == 5000
+    assert parse_args(["--ui-port", "5123"]).ui_port == 5123
+
+
+def test_busy_ui_port_is_a_one_line_error_before_anything_starts(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        stack = Stack(StackConfig(ui_port=port, run_dir=tmp_path))
+        with pytest.raises(ServerError, match=f"Port {port} .* busy") as caught:
+            stack.start()
+    assert "\n" not in str(caught.value)
+    assert not stack.torchserve.is_running()
+    assert not (tmp_path / "torchserve").exists()  # TorchServe was never started
+
+
+def _stack_on_fake(tmp_path: Path, fake) -> Stack:
+    """A Stack whose TorchServe side is the fake (only the UI process is started)."""
+    stack = Stack(
+        StackConfig(ui_port=free_port(), inference_port=fake.port, run_dir=tmp_path / "run")
+    )
+    fake.key_file = stack.torchserve.key_file
+    fake.key_file.parent.mkdir(parents=True)
+    fake.write_key_file()
+    return stack
+
+
+@pytest.mark.integration
+def test_real_waitress_server_proxies_and_stops_without_orphans(tmp_path, fake_torchserve):
+    stack = _stack_on_fake(tmp_path, fake_torchserve)
+    try:
+        stack.start_ui()
+        ui_pid = stack._ui.pid
+        page = requests.get(stack.url, timeout=5)
+        assert page.status_code == 200
+        assert "default-src 'self'" in page.headers["Content-Security-Policy"]
+        answer = requests.post(
+            f"{stack.url}/api/predict",
+            data=b"png",
+            headers={"Content-Type": "image/png"},
+            timeout=5,
+        )
+        assert answer.status_code == 200
+        assert answer.json()["digit"] == fake_torchserve.prediction()["digit"]
+        assert requests.get(f"{stack.url}/readyz", timeout=5).status_code == 200
+    finally:
+        stack.stop()
+    assert not psutil.pid_exists(ui_pid) or psutil.Process(ui_pid).status() == "zombie"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(stack.url, timeout=2)
+
+
+@pytest.mark.integration
+def test_webui_cli_reports_a_busy_port_in_one_line():
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "webui", "--port", str(port)],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 1
+    assert result.stderr.strip().count("\n") == 0
+    assert f"127.0.0.1:{port}" in result.stderr
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_make_run_starts_both_and_sigterm_stops_both(tmp_path):
+    if not (REPO_ROOT / "model_store" / "mnist.mar").exists():
+        pytest.skip("model_store/mnist.mar is not built yet (make archive)")
+    ui_port = free_port()
+    command = [sys.executable, "-m", "webui.stack", "--ui-port", str(ui_port)]
+    for flag in ("--inference-port", "--management-port", "--metrics-port"):
+        command += [flag, str(free_port())]
+    command += ["--run-dir", str(tmp_path)]
+    process = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        output = []
+        for line in process.stdout:
+            output.append(line)
+            if line.startswith("Ready: open"):
+                break
+        assert f"Ready: open http://127.0.0.1:{ui_port}" in "".join(output), "".join(output)
+        descendants = psutil.Process(process.pid).children(recursive=True)
+        assert len(descendants) >= 3  # the web UI, TorchServe's Java frontend, its workers
+        assert requests.get(f"http://127.0.0.1:{ui_port}/readyz", timeout=5).status_code == 200
+
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=60)
+        assert process.returncode == 0, rest
+        assert "Stopped TorchServe and the web UI." in rest
+        time.sleep(0.5)
+        alive = [p for p in descendants if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+        assert alive == []
+    finally:
+        if process.poll() is None:  # the test failed midway: the stack still stops its children
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                for child in psutil.Process(process.pid).children(recursive=True):
+                    child.kill()
+                process.kill()
+                process.wait()
