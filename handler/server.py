@@ -34,6 +34,7 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"
 READY_MODEL = "mnist"  # start() waits for this model's first worker
+LOAD_FAILED = "Load model failed"  # TorchServe's console line when a worker cannot load a model
 RENEW_MARGIN = timedelta(seconds=30)  # renew a key this long before it expires
 
 
@@ -261,6 +262,9 @@ class TorchServe:
                 raise ServerError(f"TorchServe exited during start-up.\n{self.log_tail()}")
             if self._model_ready():
                 return
+            if LOAD_FAILED in self._console_text():
+                # TorchServe would retry with back-off forever; the first failure says enough.
+                raise ServerError(f"A model failed to load.\n{self.log_tail()}")
             time.sleep(0.5)
         raise ServerError(
             f"Model {READY_MODEL} not READY after {timeout:.0f} s.\n{self.log_tail()}"
@@ -280,6 +284,10 @@ class TorchServe:
         if reply.status_code != 200:
             return False
         return any(w["status"] == "READY" for m in reply.json() for w in m.get("workers", []))
+
+    def _console_text(self) -> str:
+        path = self.log_dir / "torchserve.out"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of TorchServe's console and model logs, for error messages."""

@@ -1,0 +1,302 @@
+"""TorchServe handler: digit images in, `{"digit", "confidence", "top3"}` out.
+
+One batch from TorchServe goes through three steps:
+  decode   each request → its images as 28×28 uint8 digits (handler.preprocess), or errors
+  predict  every good image of the batch stacked into ONE tensor, one forward pass, softmax
+  encode   each request → its JSON answer and HTTP status (set per request, so one bad request
+           never fails the others in its batch)
+
+How TorchServe 0.12 presents a request (`data[i]`, one dict per request):
+  raw body (`curl -T`, `--data-binary`)  {"body": bytearray}
+  JSON body (Content-Type: application/json)  {"body": dict | list}, already parsed
+  text body (Content-Type: text/*)  {"body": str}
+  multipart form  {field name: bytearray, ...} (text fields too); a repeated field name keeps only
+                  its last value, so several files need distinct field names
+  query string  dropped on /predictions/<model>; kept as fields on /invocations?model_name=mnist
+Request headers come from `context.get_all_request_header(i)`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Any
+
+import numpy as np
+import torch
+from ts.metrics.dimension import Dimension
+from ts.metrics.metric_type_enum import MetricTypes
+from ts.torch_handler.base_handler import BaseHandler
+
+from handler.preprocess import InputError, Limits, preprocess, scale_pixels, to_png
+
+logger = logging.getLogger(__name__)
+
+OPTION_FIELDS = {"preview", "model_name"}  # request fields that are options, not images
+PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and multipart bodies
+TRUE_WORDS = {"1", "true", "yes", "on"}
+GAUGE = MetricTypes.GAUGE
+
+
+@dataclass
+class HandlerSettings:
+    """The handler's settings: the `handler:` section of model-config.yaml, all optional."""
+
+    limits: Limits = field(default_factory=Limits)  # handler.preprocess limits and thresholds
+    max_images_per_request: int = 64  # more images in one request answer 413
+    top_k: int = 3  # length of "top3"
+
+    @classmethod
+    def from_yaml(cls, section: dict[str, Any] | None) -> HandlerSettings:
+        """Read `handler:` keys; Limits fields sit at the same level (e.g. `max_bytes`)."""
+        section = dict(section or {})
+        limit_names = {f.name for f in dataclasses.fields(Limits)}
+        limits = Limits(**{k: section.pop(k) for k in list(section) if k in limit_names})
+        own = {f.name for f in dataclasses.fields(cls)} - {"limits"}
+        unknown = set(section) - own
+        if unknown:
+            raise ValueError(
+                f"Unknown keys in model-config.yaml handler section: {sorted(unknown)}"
+            )
+        return cls(limits=limits, **section)
+
+
+@dataclass
+class DecodedRequest:
+    """One request after decoding: per image a digit or the reason it was refused."""
+
+    images: list[np.ndarray | InputError]
+    as_list: bool  # the client sent a list (or several files): answer with a list
+    preview: bool  # include the 28×28 the model saw, as base64 PNG
+
+
+class MnistHandler(BaseHandler):
+    """Classifies handwritten digits with the TorchScript model packed in the .mar."""
+
+    def initialize(self, context: Any) -> None:
+        # 2 cores shared by the frontend and the workers: one intra-op thread per worker.
+        torch.set_num_threads(1)
+        self.context = context
+        self.settings = HandlerSettings.from_yaml((context.model_yaml_config or {}).get("handler"))
+        model_dir = context.system_properties["model_dir"]
+        model_file = os.path.join(model_dir, context.manifest["model"]["serializedFile"])
+        self.model = torch.jit.load(model_file, map_location="cpu").eval()
+        # TorchScript optimises during the first calls; pay that now, not on a user's request.
+        with torch.inference_mode():
+            for _ in range(3):
+                self.model(torch.zeros(1, 1, 28, 28))
+        self.initialized = True
+        logger.info("Loaded %s with %s", model_file, self.settings)
+
+    def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
+        """TorchServe's entry point: one answer per request, statuses set per request."""
+        decoded = [self.decode(i, request, context) for i, request in enumerate(data)]
+        digits = [
+            image
+            for request in decoded
+            if isinstance(request, DecodedRequest)
+            for image in request.images
+            if isinstance(image, np.ndarray)
+        ]
+        probabilities = iter(self.predict(digits, context))
+        answers = []
+        for idx, request in enumerate(decoded):
+            body, status = self.encode(request, probabilities, context)
+            context.set_response_status(status, HTTPStatus(status).phrase, idx)
+            context.set_response_content_type(idx, "application/json")
+            answers.append(body)
+        return answers
+
+    # ---- decode --------------------------------------------------------------------------------
+
+    def decode(
+        self, idx: int, request: dict[str, Any], context: Any
+    ) -> DecodedRequest | InputError:
+        """A request → its images as 28×28 digits (or per-image errors); request-level errors."""
+        started = time.perf_counter()
+        try:
+            return self._decode(idx, request, context)
+        except InputError as error:
+            return error
+        finally:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            context.metrics.add_time("PreprocessTime", elapsed_ms, idx=idx, dimensions=[])
+
+    def _decode(self, idx: int, request: dict[str, Any], context: Any) -> DecodedRequest:
+        headers = {k.lower(): v for k, v in (context.get_all_request_header(idx) or {}).items()}
+        preview = _is_true(headers.get(PREVIEW_HEADER)) or _is_true(request.get("preview"))
+        payloads: list[bytes | str | InputError] = []
+        as_list = False
+        for name, value in request.items():
+            if name in OPTION_FIELDS:
+                continue
+            value = _maybe_json(value)
+            if isinstance(value, dict):
+                preview = preview or _is_true(value.get("preview"))
+                if "images" in value:
+                    value = value["images"]
+                elif "image" in value:
+                    value = value["image"]
+                else:
+                    raise InputError(
+                        "bad_request", 400, 'A JSON body needs an "image" or "images" field.'
+                    )
+            if isinstance(value, list):
+                as_list = True
+                payloads += value
+            else:
+                payloads.append(value)
+        if not payloads:
+            raise InputError("bad_request", 400, "The request carries no image.")
+        if len(payloads) > self.settings.max_images_per_request:
+            raise InputError(
+                "too_large",
+                413,
+                f"{len(payloads)} images in one request; the limit is "
+                f"{self.settings.max_images_per_request}.",
+            )
+        images = [self._to_digit(payload) for payload in payloads]
+        return DecodedRequest(images=images, as_list=as_list or len(images) > 1, preview=preview)
+
+    def _to_digit(self, payload: Any) -> np.ndarray | InputError:
+        """Image bytes or base64/data-URL text → 28×28 digit, or the error that explains why not."""
+        limits = self.settings.limits
+        try:
+            if isinstance(payload, str):
+                payload = _decode_base64(payload, limits)
+            elif not isinstance(payload, (bytes, bytearray)):
+                raise InputError(
+                    "bad_request", 400, "Each image must be a file or a base64/data-URL string."
+                )
+            return preprocess(bytes(payload), limits)
+        except InputError as error:
+            return error
+        except Exception as error:  # an input no check foresaw must not kill the worker
+            logger.exception("Unexpected preprocessing failure")
+            return InputError("bad_image", 400, f"The image could not be read ({error}).")
+
+    # ---- predict -------------------------------------------------------------------------------
+
+    def predict(self, digits: list[np.ndarray], context: Any) -> torch.Tensor:
+        """All the batch's digits in one forward pass → (N, 10) probabilities."""
+        if not digits:
+            return torch.empty(0, 10)
+        started = time.perf_counter()
+        batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
+        with torch.inference_mode():
+            probabilities = torch.softmax(self.model(batch).float(), dim=1)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        context.metrics.add_time("InferenceTime", elapsed_ms, idx=None, dimensions=[])
+        context.metrics.add_metric(
+            "BatchImages", len(digits), "count", idx=None, dimensions=[], metric_type=GAUGE
+        )
+        context.metrics.add_counter("ImagesClassified", len(digits), idx=None, dimensions=[])
+        return probabilities
+
+    # ---- encode --------------------------------------------------------------------------------
+
+    def encode(
+        self, request: DecodedRequest | InputError, probabilities: Any, context: Any
+    ) -> tuple[Any, int]:
+        """A decoded request and the iterator over the batch's probabilities → (body, status).
+
+        A single image answers its result (200) or its error (422/400/413). A list answers 200
+        with one item per image, in order: a result, or an `{"error", "message"}` item.
+        """
+        if isinstance(request, InputError):
+            return self._error(request, context), request.status
+        items = []
+        for image in request.images:
+            if isinstance(image, InputError):
+                items.append((self._error(image, context), image.status))
+            else:
+                items.append((self._result(image, next(probabilities), request.preview), 200))
+        if request.as_list:
+            return [body for body, _ in items], 200
+        return items[0]
+
+    def _result(self, digit: np.ndarray, probabilities: torch.Tensor, preview: bool) -> dict:
+        top = torch.topk(probabilities, self.settings.top_k)
+        result: dict[str, Any] = {
+            "digit": int(top.indices[0]),
+            "confidence": round(float(top.values[0]), 6),
+            "top3": [
+                {"digit": int(d), "probability": round(float(p), 6)}
+                for d, p in zip(top.indices, top.values, strict=True)
+            ],
+        }
+        if preview:
+            result["preview"] = base64.b64encode(to_png(digit)).decode("ascii")
+        return result
+
+    @staticmethod
+    def _error(error: InputError, context: Any) -> dict[str, str]:
+        context.metrics.add_counter(
+            "InputErrors", 1, idx=None, dimensions=[Dimension("ErrorCode", error.code)]
+        )
+        return {"error": error.code, "message": error.message}
+
+
+def _is_true(value: Any) -> bool:
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
+
+
+def _maybe_json(value: Any) -> Any:
+    """A JSON document sent without a JSON content type still counts as JSON.
+
+    Images never start with `{` or `[`, so this cannot mistake an image for JSON.
+    """
+    if isinstance(value, (bytes, bytearray, str)) and value[:1] in (b"{", b"[", "{", "["):
+        try:
+            return json.loads(value)
+        except (ValueError, UnicodeDecodeError):
+            message = "The body looks like JSON but does not parse."
+            raise InputError("bad_request", 400, message) from None
+    return value
+
+
+def _decode_base64(text: str, limits: Limits) -> bytes:
+    """Base64 text or a `data:image/...;base64,` URL → the image file's bytes."""
+    text = text.strip()
+    if text.startswith("data:"):
+        header, _, text = text.partition(",")
+        if not header.endswith(";base64"):
+            raise InputError("bad_image", 400, "Only base64 data URLs are supported.")
+    text = "".join(text.split())  # `base64` wraps lines; the decoder must not see newlines
+    if len(text) * 3 // 4 > limits.max_bytes:
+        raise InputError(
+            "too_large",
+            413,
+            f"The image is about {len(text) * 3 / 4e6:.1f} MB; the limit is "
+            f"{limits.max_bytes / 1e6:.1f} MB.",
+        )
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise InputError(
+            "bad_image", 400, "The image text is neither base64 nor a base64 data URL."
+        ) from error
+
+
+_service = MnistHandler()
+
+
+def handle(data: list[dict[str, Any]] | None, context: Any) -> list[Any] | None:
+    """TorchServe's entry point (the module defines several classes, so TorchServe needs this).
+
+    TorchServe calls it once with `data=None` when the worker starts, then once per batch.
+    """
+    if not _service.initialized:
+        _service.initialize(context)
+    if data is None:
+        return None
+    return _service.handle(data, context)
