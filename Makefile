@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium data train export bench-train bench-serve archive \
+.PHONY: help setup setup-java setup-chromium data train export ship bench-train bench-serve archive \
         serve token webui run test test-fast lint format clean
 
 help:  ## list the targets
@@ -43,6 +43,15 @@ train: $(STAMP)  ## train the CNN (defaults reproduce the shipped model), export
 
 export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
 	$(PY) -m training.export $(if $(CKPT),--checkpoint $(CKPT))
+
+SHIPPED_FILES := model.pt report.json report.md train_metrics.csv val_metrics.csv \
+                 confusion_matrix.csv curves.png confusion_matrix.png
+
+ship: $(STAMP)  ## copy the last `make train` run (runs/mnist) into training/shipped/, rebuild the .mar
+	@test -f runs/mnist/report.json || { echo "error: runs/mnist has no finished run; make train first"; exit 1; }
+	mkdir -p training/shipped
+	for f in $(SHIPPED_FILES); do cp runs/mnist/$$f training/shipped/; done
+	$(MAKE) archive
 
 bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validation accuracy
 	$(PY) -m bench.train_speed
