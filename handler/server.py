@@ -201,13 +201,18 @@ class TorchServe:
             except ProcessLookupError:
                 break  # the group is gone already
             deadline = time.monotonic() + self.config.stop_grace_s
-            while time.monotonic() < deadline and _group_alive(process.pid):
+            while time.monotonic() < deadline and process_group_alive(process.pid):
                 process.poll()  # reaps the leader so the group can disappear
                 time.sleep(0.1)
-            if not _group_alive(process.pid):
+            if not process_group_alive(process.pid):
                 break
         process.wait()
         self.key_file.unlink(missing_ok=True)  # as `torchserve --stop` does: stale keys mislead
+
+    @property
+    def process_group(self) -> int | None:
+        """The id of TorchServe's process group (Java and its Python workers), while started."""
+        return self._process.pid if self._process else None
 
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
@@ -304,7 +309,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _group_alive(pgid: int) -> bool:
+def process_group_alive(pgid: int) -> bool:
     """Whether any process of the group still runs (zombies waiting for init do not count)."""
     for process in psutil.process_iter(["status"]):
         try:

@@ -1,0 +1,1 @@
+"""The test suite; a package so that `from tests.conftest import free_port` works everywhere."""

@@ -1,0 +1,52 @@
+"""Fixtures shared by every component's tests: free ports and one real TorchServe per session.
+
+`torchserve` serves an archive built from the current sources (training/shipped/model.pt, the
+handler, serve_config/) in a temporary model store and working directory, on free ports, with the
+project's config. It starts once per test session, only when a test asks for it, and is always
+stopped, even when tests fail; the stop must leave no process of its group behind.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from handler.archive import ArchiveConfig, build_archive
+from handler.server import TorchServe, free_port, process_group_alive
+
+__all__ = ["free_port"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_MODEL = REPO_ROOT / "training" / "shipped" / "model.pt"
+COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
+
+
+@pytest.fixture(scope="session")
+def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]:
+    """A started TorchServe serving model mnist 1.0, built from the current sources."""
+    root = tmp_path_factory.mktemp("torchserve")
+    store = root / "model_store"
+    store.mkdir()
+    if SHIPPED_MODEL.exists():
+        build_archive(ArchiveConfig(export_dir=store))
+    elif COMMITTED_MAR.exists():
+        shutil.copy(COMMITTED_MAR, store / "mnist.mar")
+    else:
+        pytest.skip("nothing to serve: no training/shipped/model.pt, no model_store/mnist.mar")
+    server = TorchServe(
+        inference_port=free_port(),
+        management_port=free_port(),
+        metrics_port=free_port(),
+        workdir=root / "work",
+        model_store=store,
+    )
+    server.start(timeout=180)
+    pgid = server.process_group
+    try:
+        yield server
+    finally:
+        server.stop()
+    assert pgid is not None and not process_group_alive(pgid), "TorchServe left processes behind"

@@ -1,0 +1,278 @@
+"""MnistHandler with a fake TorchServe context: request forms, answers, errors, batches."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from http import HTTPStatus
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from handler import mnist_handler
+from handler.mnist_handler import HandlerSettings, MnistHandler
+from handler.preprocess import preprocess
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def data_url(data: bytes) -> str:
+    return "data:image/png;base64," + b64(data)
+
+
+def check_result(result: dict, digit: int) -> None:
+    """A 200 answer for one image: the digit, its confidence and a coherent top 3."""
+    assert set(result) >= {"digit", "confidence", "top3"}
+    assert result["digit"] == digit
+    top3 = result["top3"]
+    assert len(top3) == 3
+    assert top3[0] == {"digit": digit, "probability": result["confidence"]}
+    probabilities = [entry["probability"] for entry in top3]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert all(0.0 <= p <= 1.0 for p in probabilities)
+    assert sum(probabilities) <= 1.0 + 1e-5
+    assert len({entry["digit"] for entry in top3}) == 3
+
+
+def test_the_fixture_model_tells_one_from_seven(handler, images):
+    """Guards the other tests: the template model must really depend on the image."""
+    digits = [preprocess(images["one"]), preprocess(images["seven"])]
+    probabilities = handler.predict(digits, handler.context)
+    assert probabilities.argmax(dim=1).tolist() == [1, 7]
+
+
+@pytest.mark.parametrize(
+    ("request_body", "digit"),
+    [
+        pytest.param({"body": "one"}, 1, id="raw-body"),
+        pytest.param({"file": "seven"}, 7, id="multipart-one-file"),
+        pytest.param({"body": {"image": "b64:seven"}}, 7, id="json-base64"),
+        pytest.param({"body": {"image": "url:one"}}, 1, id="json-data-url"),
+        pytest.param({"body": "text:seven"}, 7, id="text-body-base64"),
+        pytest.param({"body": "jsonbytes:one"}, 1, id="json-without-content-type"),
+    ],
+)
+def test_single_image_forms(handler, context, images, request_body, digit):
+    request = {name: _materialise(value, images) for name, value in request_body.items()}
+    [answer] = handler.handle([request], context)
+    check_result(answer, digit)
+    assert "preview" not in answer
+    assert context.statuses[0] == (200, "OK")
+    assert context.content_types[0] == "application/json"
+
+
+def _materialise(value, images):
+    """Test shorthand → what TorchServe hands the handler for that form."""
+    if isinstance(value, dict):
+        return {k: _materialise(v, images) for k, v in value.items()}
+    kind, _, name = value.rpartition(":")
+    if kind == "b64":
+        return b64(images[name])
+    if kind == "url":
+        return data_url(images[name])
+    if kind == "text":
+        return b64(images[name])  # text/* bodies arrive as str
+    if kind == "jsonbytes":
+        return bytearray(json.dumps({"image": b64(images[name])}).encode())
+    return bytearray(images[name])  # binary payloads arrive as bytearray
+
+
+@pytest.mark.parametrize(
+    "make_request",
+    [
+        pytest.param(
+            lambda im: {"a": bytearray(im["one"]), "b": bytearray(im["seven"])}, id="multipart"
+        ),
+        pytest.param(lambda im: {"body": [b64(im["one"]), data_url(im["seven"])]}, id="json-list"),
+        pytest.param(
+            lambda im: {"body": {"images": [data_url(im["one"]), b64(im["seven"])]}}, id="images"
+        ),
+    ],
+)
+def test_several_images_answer_a_list_in_order(handler, context, images, make_request):
+    [answer] = handler.handle([make_request(images)], context)
+    assert isinstance(answer, list) and len(answer) == 2
+    check_result(answer[0], 1)
+    check_result(answer[1], 7)
+    assert context.statuses[0][0] == 200
+
+
+def test_a_one_item_json_list_still_answers_a_list(handler, context, images):
+    [answer] = handler.handle([{"body": [b64(images["seven"])]}], context)
+    assert isinstance(answer, list)
+    check_result(answer[0], 7)
+
+
+def test_per_image_errors_sit_in_the_list_in_place(handler, context, images):
+    body = [b64(images["one"]), b64(images["blank"]), "%%%", 42]
+    [answer] = handler.handle([{"body": body}], context)
+    check_result(answer[0], 1)
+    assert answer[1]["error"] == "no_digit"
+    assert answer[2]["error"] == "bad_image"
+    assert answer[3]["error"] == "bad_request"
+    assert all(answer[i]["message"] for i in (1, 2, 3))
+    assert context.statuses[0][0] == 200
+
+
+@pytest.mark.parametrize(
+    ("request_for", "headers"),
+    [
+        pytest.param(
+            lambda im: {"body": {"image": b64(im["seven"]), "preview": True}}, {}, id="json"
+        ),
+        pytest.param(
+            lambda im: {"body": bytearray(im["seven"])}, {"X-Preview": "true"}, id="header"
+        ),
+        pytest.param(
+            lambda im: {"body": bytearray(im["seven"])}, {"x-preview": "1"}, id="lowercase"
+        ),
+        pytest.param(
+            lambda im: {"file": bytearray(im["seven"]), "preview": bytearray(b"true")},
+            {},
+            id="field",
+        ),
+    ],
+)
+def test_preview_is_the_28x28_the_model_saw(handler, context, images, request_for, headers):
+    context.headers[0] = headers
+    [answer] = handler.handle([request_for(images)], context)
+    check_result(answer, 7)
+    preview = Image.open(io.BytesIO(base64.b64decode(answer["preview"])))
+    assert preview.format == "PNG" and preview.size == (28, 28)
+    np.testing.assert_array_equal(np.asarray(preview), preprocess(images["seven"]))
+
+
+def test_preview_false_gives_no_preview(handler, context, images):
+    [answer] = handler.handle([{"body": {"image": b64(images["one"]), "preview": False}}], context)
+    assert "preview" not in answer
+
+
+@pytest.mark.parametrize(
+    ("request_for", "status", "code"),
+    [
+        pytest.param(lambda im: {"body": bytearray(im["blank"])}, 422, "no_digit", id="blank"),
+        pytest.param(lambda im: {"body": bytearray(im["garbage"])}, 400, None, id="garbage"),
+        pytest.param(lambda im: {"body": bytearray()}, 400, "bad_image", id="empty-body"),
+        pytest.param(lambda im: {"body": {"image": "not base64!"}}, 400, "bad_image", id="bad-b64"),
+        pytest.param(lambda im: {"body": {"picture": "x"}}, 400, "bad_request", id="no-image-key"),
+        pytest.param(
+            lambda im: {"body": bytearray(b'{"image": ')}, 400, "bad_request", id="bad-json"
+        ),
+        pytest.param(lambda im: {"preview": bytearray(b"true")}, 400, "bad_request", id="no-image"),
+    ],
+)
+def test_bad_input_answers_4xx_with_error_and_message(
+    handler, context, images, request_for, status, code
+):
+    [answer] = handler.handle([request_for(images)], context)
+    assert context.statuses[0] == (status, HTTPStatus(status).phrase)
+    assert set(answer) == {"error", "message"}
+    assert code is None or answer["error"] == code
+    assert answer["message"]
+
+
+@pytest.fixture
+def strict_handler(model_dir, context):
+    """A handler whose model-config.yaml sets small limits."""
+    context.handler_settings = {
+        "max_bytes": 10_000,
+        "max_pixels": 100_000,
+        "max_images_per_request": 2,
+    }
+    service = MnistHandler()
+    service.initialize(context)
+    return service
+
+
+def test_limits_come_from_model_config(strict_handler):
+    assert strict_handler.settings.limits.max_bytes == 10_000
+    assert strict_handler.settings.max_images_per_request == 2
+
+
+def test_too_many_bytes_is_413_raw_and_base64(strict_handler, context, images):
+    big = images["seven"] + b"\0" * 10_000
+    answers = strict_handler.handle(
+        [{"body": bytearray(big)}, {"body": {"image": b64(big)}}], context
+    )
+    assert [context.statuses[i][0] for i in (0, 1)] == [413, 413]
+    assert [a["error"] for a in answers] == ["too_large", "too_large"]
+
+
+def test_too_many_pixels_is_413_before_decoding(strict_handler, context, images):
+    [answer] = strict_handler.handle([{"body": bytearray(images["wide"])}], context)
+    assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+    assert "pixels" in answer["message"]
+
+
+def test_too_many_images_in_one_request_is_413(strict_handler, context, images):
+    [answer] = strict_handler.handle([{"body": [b64(images["one"])] * 3}], context)
+    assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+
+
+def test_unknown_handler_setting_fails_at_load(model_dir):
+    with pytest.raises(ValueError, match="max_byte"):
+        HandlerSettings.from_yaml({"max_byte": 5})
+
+
+class CountingModel:
+    """Wraps the TorchScript model to count forward passes and their batch sizes."""
+
+    def __init__(self, model):
+        self.model, self.batch_sizes = model, []
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        self.batch_sizes.append(batch.shape[0])
+        return self.model(batch)
+
+
+def test_a_bad_request_never_fails_its_batch_mates(handler, context, images):
+    counting = CountingModel(handler.model)
+    handler.model = counting
+    batch = [
+        {"body": bytearray(images["seven"])},
+        {"body": bytearray(images["blank"])},
+        {"body": bytearray(images["garbage"])},
+        {"body": [b64(images["one"]), b64(images["seven"])]},
+        {"body": {"picture": "x"}},
+        {"body": bytearray(images["one"])},
+    ]
+    answers = handler.handle(batch, context)
+    assert len(answers) == len(batch)
+    assert [context.statuses[i][0] for i in range(len(batch))] == [200, 422, 400, 200, 400, 200]
+    check_result(answers[0], 7)
+    assert answers[1]["error"] == "no_digit"
+    check_result(answers[3][0], 1)
+    check_result(answers[3][1], 7)
+    check_result(answers[5], 1)
+    assert counting.batch_sizes == [4]  # every good image of the batch in ONE forward pass
+
+
+def test_a_batch_of_only_bad_requests_runs_no_model(handler, context, images):
+    counting = CountingModel(handler.model)
+    handler.model = counting
+    handler.handle([{"body": bytearray(images["blank"])}], context)
+    assert counting.batch_sizes == []
+
+
+def test_metrics_emitted(handler, context, images):
+    batch = [{"body": bytearray(images["seven"])}, {"body": bytearray(images["blank"])}]
+    handler.handle(batch, context)
+    metrics = context.metrics
+    assert len(metrics.named("PreprocessTime")) == 2
+    assert [m[2] for m in metrics.named("BatchImages")] == [1]
+    assert [m[2] for m in metrics.named("ImagesClassified")] == [1]
+    [(_, _, count, dims)] = metrics.named("InputErrors")
+    assert count == 1 and dims == {"ErrorCode": "no_digit"}
+
+
+def test_module_entry_point_initialises_once_then_handles(monkeypatch, context, images):
+    monkeypatch.setattr(mnist_handler, "_service", MnistHandler())
+    assert mnist_handler.handle(None, context) is None  # TorchServe's load call
+    assert mnist_handler._service.initialized
+    [answer] = mnist_handler.handle([{"body": bytearray(images["one"])}], context)
+    check_result(answer, 1)
