@@ -124,7 +124,9 @@ class TorchServeClient:
             f"/predictions/{self.model_name}",
             params={"preview": "true"},
             data=image,
-            headers={"Content-Type": "application/octet-stream"},
+            # The contract's `?preview=true`, and the handler's header for raw bodies: both ask
+            # for the 28×28 preview, so either side may honour it.
+            headers={"Content-Type": "application/octet-stream", "X-Preview": "true"},
         )
         status, payload = response.status_code, _json_or_none(response)
         if status == 200 and isinstance(payload, dict) and "digit" in payload:

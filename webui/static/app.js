@@ -10,6 +10,7 @@
   const THROTTLE_MS = 120;     // live predictions while drawing, at most one per this interval
   const STROKE_WIDTH = 0.08;   // of the canvas width: survives the downscale to 28×28 pixels
   const EXPORT_SIZE = 280;     // the PNG sent for a drawing (10× MNIST's 28 pixels)
+  const MIN_LIVE_INK = 0.25;   // stroke length (canvas widths) before live predictions start
 
   const $ = (id) => document.getElementById(id);
   const canvas = $("pad");
@@ -35,13 +36,17 @@
     target.lineJoin = "round";
     target.lineWidth = STROKE_WIDTH * size;
     target.strokeStyle = "#000000";
+    target.fillStyle = "#000000";
     for (const stroke of strokes) {
       target.beginPath();
-      target.moveTo(stroke[0][0] * size, stroke[0][1] * size);
-      // A single point still gets a segment, so a tap leaves a round dot.
-      for (const [x, y] of stroke.length > 1 ? stroke.slice(1) : stroke) {
-        target.lineTo(x * size, y * size);
+      if (stroke.length === 1) {
+        // A tap leaves a round dot (a zero-length line may not be drawn at all).
+        target.arc(stroke[0][0] * size, stroke[0][1] * size, target.lineWidth / 2, 0, 2 * Math.PI);
+        target.fill();
+        continue;
       }
+      target.moveTo(stroke[0][0] * size, stroke[0][1] * size);
+      for (const [x, y] of stroke.slice(1)) target.lineTo(x * size, y * size);
       target.stroke();
     }
   }
@@ -191,7 +196,20 @@
   let validFromSeq = 1;   // answers to requests older than this belong to a cleared canvas
   let waitingForServer = false;
 
+  // Total stroke length in canvas widths. While drawing, predictions wait for this much ink: the
+  // first dot of a stroke is no digit yet, and asking would only flash "no digit found".
+  function inkLength() {
+    let length = 0;
+    for (const stroke of strokes) {
+      for (let i = 1; i < stroke.length; i++) {
+        length += Math.hypot(stroke[i][0] - stroke[i - 1][0], stroke[i][1] - stroke[i - 1][1]);
+      }
+    }
+    return length;
+  }
+
   function schedulePrediction() {
+    if (inkLength() < MIN_LIVE_INK) return;
     const wait = THROTTLE_MS - (performance.now() - lastSentAt);
     if (wait <= 0) predictNow();
     else if (throttleTimer === null) throttleTimer = setTimeout(predictNow, wait);

@@ -1,0 +1,190 @@
+"""End to end: headless Chromium draws, uploads and touches the real page, served by the real
+waitress server in front of the real TorchServe (started as `make run` starts them).
+
+The outage test runs last: it stops and restarts this module's TorchServe.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+from PIL import Image, ImageDraw
+from playwright.sync_api import Page, expect
+
+pytestmark = [pytest.mark.integration, pytest.mark.browser]
+
+ANSWER_TIMEOUT_MS = 15_000  # generous: CPU is shared with other work on small machines
+
+# Strokes in canvas fractions (0..1): how a person draws these digits.
+ONE = [[(0.50, 0.15), (0.50, 0.85)]]
+SEVEN = [[(0.25, 0.18), (0.75, 0.18)], [(0.75, 0.18), (0.42, 0.85)]]
+ZERO = [
+    [
+        (0.5 + 0.22 * math.sin(2 * math.pi * i / 32), 0.5 - 0.33 * math.cos(2 * math.pi * i / 32))
+        for i in range(33)
+    ]
+]
+
+# Chromium reports failed requests as console errors. While TorchServe is down on purpose,
+# /api/predict and /readyz answer 503: exactly those messages are expected, nothing else.
+EXPECTED_OUTAGE_ERROR = "Failed to load resource: the server responded with a status of 503"
+EXPECTED_NO_DIGIT_ERROR = "Failed to load resource: the server responded with a status of 422"
+
+
+def draw_with_mouse(page: Page, strokes: list[list[tuple[float, float]]]) -> None:
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
+        page.mouse.move(*points[0])
+        page.mouse.down()
+        for point in points[1:]:
+            page.mouse.move(*point, steps=6)
+        page.mouse.up()
+
+
+def draw_with_touch(page: Page, stroke: list[tuple[float, float]], steps: int = 12) -> None:
+    """One finger stroke through Chrome DevTools Protocol touch events (real touch input)."""
+    cdp = page.context.new_cdp_session(page)
+    box = page.locator("#pad").bounding_box()
+    (x0, y0), (x1, y1) = stroke
+    path = [
+        (
+            box["x"] + (x0 + (x1 - x0) * i / steps) * box["width"],
+            box["y"] + (y0 + (y1 - y0) * i / steps) * box["height"],
+        )
+        for i in range(steps + 1)
+    ]
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [_touch(*path[0])]})
+    for x, y in path[1:]:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": [_touch(x, y)]})
+    cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def _touch(x: float, y: float) -> dict:
+    return {"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1, "id": 1}
+
+
+def ink_pixels(page: Page) -> int:
+    """Dark pixels on the visible canvas (what the person sees)."""
+    return page.evaluate(
+        """() => {
+            const c = document.getElementById("pad");
+            const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0;
+            for (let i = 0; i < data.length; i += 4) if (data[i] < 128) n++;
+            return n;
+        }"""
+    )
+
+
+def expect_digit(page: Page, digit: int) -> None:
+    expect(page.locator("#digit")).to_have_text(str(digit), timeout=ANSWER_TIMEOUT_MS)
+    expect(page.locator("#status")).to_have_attribute("data-state", "ok")
+    expect(page.locator("#top3 li")).to_have_count(3)
+    expect(page.locator("#top3 li").first.locator(".t3-digit")).to_have_text(str(digit))
+
+
+def digit_png(size: int = 200) -> bytes:
+    """A photo-like upload: a dark pen '4' on a light grey page, off centre."""
+    image = Image.new("L", (size, size), 225)
+    pen = ImageDraw.Draw(image)
+    s = size / 100
+    width = round(6 * s)
+    pen.line([(55 * s, 15 * s), (22 * s, 60 * s), (75 * s, 60 * s)], fill=30, width=width)
+    pen.line([(58 * s, 32 * s), (58 * s, 88 * s)], fill=30, width=width)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "strokes", "digit"), [("one", ONE, 1), ("seven", SEVEN, 7), ("zero", ZERO, 0)]
+)
+def test_mouse_drawing_is_read(desktop, name, strokes, digit):
+    expect(desktop.page.locator("#status")).to_have_attribute("data-state", "empty")
+    draw_with_mouse(desktop.page, strokes)
+    expect_digit(desktop.page, digit)
+    expect(desktop.page.locator("#preview")).to_be_visible()
+    desktop.screenshot(f"desktop-draw-{name}")
+    assert desktop.errors == []
+
+
+def test_upload_shows_digit_and_preview(desktop, tmp_path):
+    path = tmp_path / "four.png"
+    path.write_bytes(digit_png())
+    desktop.page.locator("#file").set_input_files(path)
+    expect_digit(desktop.page, 4)
+    preview = desktop.page.locator("#preview")
+    expect(preview).to_be_visible()
+    assert preview.get_attribute("src").startswith("data:image/png;base64,")
+    assert preview.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [28, 28]
+    desktop.screenshot("desktop-upload-four")
+    assert desktop.errors == []
+
+
+def test_undo_and_clear(desktop):
+    page = desktop.page
+    draw_with_mouse(page, SEVEN)
+    expect_digit(page, 7)
+    both_strokes = ink_pixels(page)
+
+    page.keyboard.press("Control+z")  # removes the diagonal, keeps the bar
+    one_stroke = ink_pixels(page)
+    assert 0 < one_stroke < both_strokes
+    expect(page.locator("#digit")).not_to_have_text("7", timeout=ANSWER_TIMEOUT_MS)
+
+    page.locator("#undo").click()  # removes the bar: empty again, nothing sent
+    assert ink_pixels(page) == 0
+    expect(page.locator("#status")).to_have_attribute("data-state", "empty")
+    expect(page.locator("#undo")).to_be_disabled()
+
+    draw_with_mouse(page, ONE)
+    expect_digit(page, 1)
+    page.keyboard.press("Escape")
+    assert ink_pixels(page) == 0
+    expect(page.locator("#status")).to_have_attribute("data-state", "empty")
+    expect(page.locator("#preview")).to_be_hidden()
+
+    draw_with_mouse(page, ZERO)
+    expect_digit(page, 0)
+    page.locator("#clear").click()
+    assert ink_pixels(page) == 0
+    expect(page.locator("#digit")).to_have_text("–")
+    # A lone bar may fairly be "no digit found" (422), which Chromium logs as a failed resource.
+    assert [e for e in desktop.errors if EXPECTED_NO_DIGIT_ERROR not in e] == []
+
+
+def test_touch_drawing_on_a_phone_does_not_scroll(phone):
+    page = phone.page
+    assert page.evaluate("document.documentElement.scrollHeight > window.innerHeight")
+    canvas = page.locator("#pad")
+    backing, css = canvas.evaluate("c => [c.width, c.getBoundingClientRect().width]")
+    assert backing == round(css * 2)  # devicePixelRatio 2: a sharp backing store
+
+    draw_with_touch(page, ONE[0])
+    expect_digit(page, 1)
+    assert page.evaluate("window.scrollY") == 0
+    phone.screenshot("phone-touch-one")
+    assert phone.errors == []
+
+
+def test_model_server_outage_is_shown_and_recovers_without_reload(desktop, live_stack):
+    page = desktop.page
+    page.evaluate("window.__sameDocument = true")  # gone if the page were reloaded
+    live_stack.torchserve.stop()
+    try:
+        draw_with_mouse(page, ONE)
+        expect(page.locator("#status")).to_contain_text(
+            "Model server unavailable", timeout=ANSWER_TIMEOUT_MS
+        )
+        desktop.screenshot("desktop-outage")
+    finally:
+        live_stack.torchserve.start(live_stack.config.timeout)
+
+    # The page polls /readyz with backoff and then re-sends the drawing on its own.
+    expect_digit(page, 1)
+    assert page.evaluate("window.__sameDocument") is True
+    unexpected = [e for e in desktop.errors if EXPECTED_OUTAGE_ERROR not in e]
+    assert unexpected == []
