@@ -1,0 +1,109 @@
+"""Choose the page's "not sure" threshold from data: `python -m webui.confidence_threshold`.
+
+The shipped model is trained with label smoothing, so even right answers rarely reach 100% and a
+fixed textbook value (0.5, 0.9) says little. This tool measures, on the held-out validation
+images (the 5,000 that training never fits), how often the model is right at each confidence, on
+the clean images and on the same images distorted the way training augments them (slant, size,
+stroke width, off-centre: closer to what people draw). The threshold is the lowest confidence
+from which every band of answers above it is right at least `--target` of the time.
+
+It loads torch and the model, so it is a separate tool: the web UI itself never imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from handler.preprocess import scale_pixels
+from training.augment import AugmentConfig, augment_batch
+from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val
+from training.train import TrainConfig
+from webui.config import REPO_ROOT
+
+
+@dataclass
+class ThresholdConfig:
+    model: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model to measure
+    data_dir: Path = DEFAULT_DATA_DIR  # the MNIST IDX files
+    target: float = 0.90  # accuracy every confident band must reach
+    band: float = 0.10  # width of the confidence bands compared
+    step: float = 0.05  # candidate thresholds: 0.30, 0.35, …
+    min_band_size: int = 20  # bands with fewer answers are too noisy to judge
+    seed: int = 0  # fixes the augmented copy
+
+
+def confidences(model: torch.jit.ScriptModule, images: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Top-1 probability and predicted digit for float images (N, 1, 28, 28) in [0, 255]."""
+    with torch.inference_mode():
+        logits = torch.cat([model(scale_pixels(b)) for b in images.split(1000)])
+    probabilities = logits.softmax(dim=1)
+    return probabilities.max(dim=1)
+
+
+def band_table(conf: torch.Tensor, right: torch.Tensor, cfg: ThresholdConfig) -> list[tuple]:
+    """(lower edge, answers in [edge, edge + band), accuracy there) for each candidate edge."""
+    rows = []
+    edge = 0.30
+    while edge < 1.0 - 1e-9:
+        inside = (conf >= edge) & (conf < edge + cfg.band)
+        n = int(inside.sum())
+        accuracy = float(right[inside].float().mean()) if n else float("nan")
+        rows.append((round(edge, 2), n, accuracy))
+        edge += cfg.step
+    return rows
+
+
+def choose_threshold(rows: list[tuple], cfg: ThresholdConfig) -> float:
+    """The lowest edge from which every judged band reaches the target accuracy."""
+    threshold = 1.0
+    for edge, n, accuracy in reversed(rows):
+        if n >= cfg.min_band_size and accuracy < cfg.target:
+            break
+        threshold = edge
+    return threshold
+
+
+def main(argv: list[str] | None = None) -> None:
+    defaults = ThresholdConfig()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=defaults.model, help="TorchScript model")
+    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir, help="MNIST files")
+    parser.add_argument("--target", type=float, default=defaults.target, help="band accuracy")
+    cfg = ThresholdConfig(**vars(parser.parse_args(argv)))
+
+    model = torch.jit.load(str(cfg.model)).eval()
+    mnist = load_mnist(cfg.data_dir)
+    train = TrainConfig()
+    _, val_idx = split_train_val(len(mnist.train_labels), train.val_size, train.seed)
+    images, labels = mnist.train_images[val_idx], mnist.train_labels[val_idx]
+    clean = images.unsqueeze(1).float()
+    distorted = augment_batch(images, AugmentConfig(), torch.Generator().manual_seed(cfg.seed))
+
+    conf_parts, right_parts = [], []
+    for name, batch in (("clean", clean), ("distorted", distorted)):
+        conf, digit = confidences(model, batch)
+        right = digit == labels
+        conf_parts.append(conf)
+        right_parts.append(right)
+        print(f"{name:>9}: {len(labels)} validation images, accuracy {right.float().mean():.4f}")
+    conf, right = torch.cat(conf_parts), torch.cat(right_parts)
+
+    rows = band_table(conf, right, cfg)
+    print(f"\nconfidence band   answers   accuracy   (clean + distorted, {len(conf)} answers)")
+    for edge, n, accuracy in rows:
+        print(f"  [{edge:.2f}, {min(edge + cfg.band, 1.0):.2f})  {n:8d}   {accuracy:8.3f}")
+    threshold = choose_threshold(rows, cfg)
+    below = conf < threshold
+    print(
+        f"\nthreshold {threshold:.2f}: answers below it are right {right[below].float().mean():.3f}"
+        f" of the time ({int(below.sum())} answers, {below.float().mean():.2%});"
+        f" above it {right[~below].float().mean():.4f}."
+    )
+
+
+if __name__ == "__main__":
+    main()
