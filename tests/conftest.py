@@ -8,11 +8,13 @@ stopped, even when tests fail; the stop must leave no process of its group behin
 
 from __future__ import annotations
 
+import io
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw
 
 from handler.archive import ArchiveConfig, build_archive
 from handler.server import TorchServe, free_port, process_group_alive
@@ -22,6 +24,29 @@ __all__ = ["free_port"]
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO_ROOT / "training" / "shipped" / "model.pt"
 COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, bytes]:
+    """Image files the way people send them: canvas exports, blank canvases, junk."""
+    one = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # canvas export: ink on transparency
+    ImageDraw.Draw(one).line([(140, 40), (140, 240)], fill=(0, 0, 0, 255), width=22)
+    seven = Image.new("L", (280, 280), 255)  # dark ink on white paper
+    ImageDraw.Draw(seven).line([(50, 50), (230, 50), (110, 240)], fill=0, width=22)
+    return {
+        "one": png(one),
+        "seven": png(seven),
+        "blank": png(Image.new("L", (280, 280), 255)),
+        "garbage": b"this is not an image",
+        "wide": png(Image.new("1", (3000, 2000), 1)),  # 6 megapixels in a 4 kB file
+        "huge_pixels": png(Image.new("1", (8000, 6000), 1)),  # 48 megapixels: over the limit
+    }
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Fixtures for the handler tests: digit images, a tiny template-matching model, a fake context.
+"""Fixtures for the handler tests: a tiny template-matching model and a fake TorchServe context.
 
 The tiny model scores each class by correlation with a template: class 1's template is the
 preprocessed "one" image, class 7's the preprocessed "seven". So the right answer depends on the
@@ -7,7 +7,6 @@ image, and a mix-up inside a batch shows as a wrong digit.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,32 +14,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 
 from handler.mnist_handler import MnistHandler
 from handler.preprocess import preprocess, scale_pixels
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def images() -> dict[str, bytes]:
-    """Image files the way people send them: canvas exports, blank canvases, junk."""
-    one = Image.new("RGBA", (280, 280), (0, 0, 0, 0))  # canvas export: ink on transparency
-    ImageDraw.Draw(one).line([(140, 40), (140, 240)], fill=(0, 0, 0, 255), width=22)
-    seven = Image.new("L", (280, 280), 255)  # dark ink on white paper
-    ImageDraw.Draw(seven).line([(50, 50), (230, 50), (110, 240)], fill=0, width=22)
-    return {
-        "one": png(one),
-        "seven": png(seven),
-        "blank": png(Image.new("L", (280, 280), 255)),
-        "garbage": b"this is not an image",
-        "wide": png(Image.new("1", (3000, 2000), 1)),  # 6 megapixels in a 4 kB file
-    }
 
 
 @pytest.fixture(scope="session")
