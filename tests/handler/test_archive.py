@@ -1,0 +1,100 @@
+"""handler.archive: the .mar holds what the worker needs and is byte-for-byte reproducible."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from handler import archive
+from handler.archive import ArchiveConfig, build_archive
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def config(model_dir: Path, tmp_path: Path) -> ArchiveConfig:
+    return ArchiveConfig(model_file=model_dir / "model.pt", export_dir=tmp_path / "store")
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_layout_keeps_handler_preprocess_importable(config):
+    mar = build_archive(config)
+    with zipfile.ZipFile(mar) as z:
+        names = sorted(z.namelist())
+        manifest = json.loads(z.read("MAR-INF/MANIFEST.json"))
+        assert z.read("handler/preprocess.py") == (REPO_ROOT / "handler/preprocess.py").read_bytes()
+    assert names == [
+        "MAR-INF/MANIFEST.json",
+        "handler/__init__.py",
+        "handler/preprocess.py",
+        "index_to_name.json",
+        "mnist_handler.py",
+        "model-config.yaml",
+        "model.pt",
+    ]
+    assert manifest["model"] == {
+        "modelName": "mnist",
+        "serializedFile": "model.pt",
+        "handler": "mnist_handler.py",
+        "modelVersion": "1.0",
+        "configFile": "model-config.yaml",
+    }
+
+
+def test_same_inputs_give_identical_bytes(config, tmp_path):
+    digest = sha256(build_archive(config))
+    # Another second on the clock (the archiver stamps createdOn to the second), other file
+    # times and another output folder must not change a byte.
+    time.sleep(1.1)
+    copy = tmp_path / "copy.pt"
+    shutil.copy(config.model_file, copy)
+    os.utime(copy, (1e9, 1e9))
+    again = build_archive(ArchiveConfig(model_file=copy, export_dir=tmp_path / "again"))
+    assert sha256(again) == digest
+
+
+def test_different_inputs_give_different_bytes(config, tmp_path):
+    base = sha256(build_archive(config))
+    other = ArchiveConfig(model_file=config.model_file, export_dir=tmp_path / "v2", version="2.0")
+    assert sha256(build_archive(other)) != base
+
+
+def test_version_and_output_name(config):
+    config.version, config.output_name = "2.0", "mnist-2.0.mar"
+    mar = build_archive(config)
+    assert mar.name == "mnist-2.0.mar"
+    with zipfile.ZipFile(mar) as z:
+        assert json.loads(z.read("MAR-INF/MANIFEST.json"))["model"]["modelVersion"] == "2.0"
+
+
+def test_missing_model_is_a_clear_error(config, tmp_path):
+    config.model_file = tmp_path / "absent.pt"
+    with pytest.raises(FileNotFoundError, match=r"absent\.pt does not exist"):
+        build_archive(config)
+
+
+def test_cli_overwrites_and_reports(config, capsys):
+    args = ["--model-file", str(config.model_file), "--export-dir", str(config.export_dir)]
+    assert archive.main(args) == 0
+    assert archive.main(args) == 0  # overwrites the existing archive
+    assert "mnist version 1.0" in capsys.readouterr().out
+
+
+def test_committed_archive_matches_the_sources(tmp_path):
+    """model_store/mnist.mar must be rebuilt (`make archive`) whenever its inputs change."""
+    shipped = REPO_ROOT / "training" / "shipped" / "model.pt"
+    committed = REPO_ROOT / "model_store" / "mnist.mar"
+    if not shipped.exists() or not committed.exists():
+        pytest.skip("no shipped model or no committed archive yet")
+    rebuilt = build_archive(ArchiveConfig(export_dir=tmp_path))
+    assert sha256(rebuilt) == sha256(committed), "model_store/mnist.mar is stale: run make archive"
