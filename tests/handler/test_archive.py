@@ -56,7 +56,8 @@ def test_same_inputs_give_identical_bytes(config, tmp_path):
     # Another second on the clock (the archiver stamps createdOn to the second), other file
     # times and another output folder must not change a byte.
     time.sleep(1.1)
-    copy = tmp_path / "copy.pt"
+    copy = tmp_path / "elsewhere" / "model.pt"
+    copy.parent.mkdir()
     shutil.copy(config.model_file, copy)
     os.utime(copy, (1e9, 1e9))
     again = build_archive(ArchiveConfig(model_file=copy, export_dir=tmp_path / "again"))
