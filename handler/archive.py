@@ -33,6 +33,7 @@ PACKAGE_FILES = ("__init__.py", "preprocess.py")  # what the worker needs from h
 class ArchiveConfig:
     model_file: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model
     handler_file: Path = REPO_ROOT / "handler" / "mnist_handler.py"  # TorchServe handler
+    package_dir: Path = REPO_ROOT / "handler"  # its __init__.py and preprocess.py are packed
     model_config: Path = REPO_ROOT / "serve_config" / "model-config.yaml"  # workers, batching
     index_to_name: Path = REPO_ROOT / "serve_config" / "index_to_name.json"  # class labels
     export_dir: Path = REPO_ROOT / "model_store"  # where the .mar goes
@@ -53,7 +54,7 @@ def build_archive(config: ArchiveConfig) -> Path:
         staging = Path(tmp) / "extra"
         (staging / "handler").mkdir(parents=True)
         for name in PACKAGE_FILES:
-            shutil.copyfile(config.handler_file.parent / name, staging / "handler" / name)
+            shutil.copyfile(Path(config.package_dir) / name, staging / "handler" / name)
         shutil.copyfile(config.index_to_name, staging / "index_to_name.json")
         archiver = Path(sys.executable).parent / "torch-model-archiver"
         command = [
@@ -93,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     help_text = {
         "model_file": "TorchScript model to serve",
-        "handler_file": "handler module; preprocess.py and __init__.py beside it are packed too",
+        "handler_file": "TorchServe handler module",
+        "package_dir": "package whose __init__.py and preprocess.py the handler imports",
         "model_config": "model-config.yaml (workers, batching, handler limits)",
         "index_to_name": "class index → label map",
         "export_dir": "folder the .mar is written to",

@@ -158,7 +158,7 @@ class TorchServe:
     def start(self, timeout: float = 120.0) -> None:
         """Launch TorchServe and return once model `mnist` has a READY worker."""
         self._check_prerequisites()
-        config_file = self._write_config()
+        config_file = self.write_config()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         # TorchServe keeps a pid file and its worker sockets in the temp dir: a private one lets
         # several instances (tests, `make serve`) run side by side.
@@ -236,7 +236,7 @@ class TorchServe:
                     "Stop it, or choose other ports."
                 )
 
-    def _write_config(self) -> Path:
+    def write_config(self) -> Path:
         """This instance's config.properties: the project template, ports and paths filled in."""
         cfg = self.config
         store = re.escape(str(cfg.model_store))
