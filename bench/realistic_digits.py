@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -56,7 +57,7 @@ class Pen:
     def line(self, *points: tuple[float, float]) -> Stroke:
         """A polyline through jittered corners, densely sampled."""
         corners = [self.point(*p) for p in points]
-        segments = [np.linspace(a, b, 12) for a, b in zip(corners, corners[1:], strict=False)]
+        segments = [np.linspace(a, b, 12) for a, b in itertools.pairwise(corners)]
         return np.concatenate(segments)
 
     def curve(self, *points: tuple[float, float]) -> Stroke:
@@ -77,7 +78,9 @@ class Pen:
             )
         return np.concatenate([*pieces, p[-2][None]])
 
-    def ellipse(self, cx: float, cy: float, rx: float, ry: float, start: float, sweep: float):
+    def ellipse(
+        self, cx: float, cy: float, rx: float, ry: float, start: float, sweep: float
+    ) -> Stroke:
         """An elliptic arc; angles in degrees, 0 = right, 90 = down (screen coordinates)."""
         cx, cy = self.point(cx, cy)
         rx, ry = rx * self.rng.uniform(0.9, 1.1), ry * self.rng.uniform(0.9, 1.1)
@@ -98,8 +101,18 @@ def _zero_oval(pen: Pen) -> list[Stroke]:
 
 
 def _zero_egg(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.6, 0.05), (0.3, 0.2), (0.2, 0.6), (0.45, 0.98), (0.78, 0.7), (0.75, 0.2),
-                      (0.5, 0.0), (0.35, 0.12))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.6, 0.05),
+            (0.3, 0.2),
+            (0.2, 0.6),
+            (0.45, 0.98),
+            (0.78, 0.7),
+            (0.75, 0.2),
+            (0.5, 0.0),
+            (0.35, 0.12),
+        )
+    ]
 
 
 def _one_stick(pen: Pen) -> list[Stroke]:
@@ -121,13 +134,36 @@ def _two_plain(pen: Pen) -> list[Stroke]:
 
 
 def _two_looped(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.18, 0.22), (0.45, 0.02), (0.78, 0.18), (0.7, 0.45), (0.35, 0.8),
-                      (0.2, 0.97), (0.36, 0.98), (0.34, 0.85), (0.5, 0.95), (0.88, 0.96))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.18, 0.22),
+            (0.45, 0.02),
+            (0.78, 0.18),
+            (0.7, 0.45),
+            (0.35, 0.8),
+            (0.2, 0.97),
+            (0.36, 0.98),
+            (0.34, 0.85),
+            (0.5, 0.95),
+            (0.88, 0.96),
+        )
+    ]
 
 
 def _three_round(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.2, 0.15), (0.5, 0.0), (0.78, 0.16), (0.7, 0.4), (0.42, 0.48),
-                      (0.8, 0.62), (0.78, 0.88), (0.5, 1.0), (0.18, 0.88))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.2, 0.15),
+            (0.5, 0.0),
+            (0.78, 0.16),
+            (0.7, 0.4),
+            (0.42, 0.48),
+            (0.8, 0.62),
+            (0.78, 0.88),
+            (0.5, 1.0),
+            (0.18, 0.88),
+        )
+    ]
 
 
 def _three_flat_top(pen: Pen) -> list[Stroke]:
@@ -157,18 +193,34 @@ def _five_plain(pen: Pen) -> list[Stroke]:
 
 
 def _five_one_stroke(pen: Pen) -> list[Stroke]:
-    return [_join(pen.line((0.8, 0.0), (0.3, 0.03), (0.25, 0.45)),
-                  pen.curve((0.25, 0.45), (0.6, 0.38), (0.8, 0.65), (0.6, 0.95), (0.18, 0.9)))]  # fmt: skip
+    return [
+        _join(
+            pen.line((0.8, 0.0), (0.3, 0.03), (0.25, 0.45)),
+            pen.curve((0.25, 0.45), (0.6, 0.38), (0.8, 0.65), (0.6, 0.95), (0.18, 0.9)),
+        )
+    ]
 
 
 def _six_curved(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.75, 0.02), (0.4, 0.2), (0.2, 0.6), (0.3, 0.95), (0.6, 0.98),
-                      (0.78, 0.75), (0.6, 0.52), (0.35, 0.55), (0.22, 0.72))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.75, 0.02),
+            (0.4, 0.2),
+            (0.2, 0.6),
+            (0.3, 0.95),
+            (0.6, 0.98),
+            (0.78, 0.75),
+            (0.6, 0.52),
+            (0.35, 0.55),
+            (0.22, 0.72),
+        )
+    ]
 
 
 def _six_straight(pen: Pen) -> list[Stroke]:
-    loop = pen.curve((0.25, 0.65), (0.35, 0.97), (0.7, 0.95), (0.75, 0.65), (0.45, 0.52),
-                     (0.25, 0.7))  # fmt: skip
+    loop = pen.curve(
+        (0.25, 0.65), (0.35, 0.97), (0.7, 0.95), (0.75, 0.65), (0.45, 0.52), (0.25, 0.7)
+    )
     return [_join(pen.line((0.65, 0.0), (0.25, 0.65)), loop)]
 
 
@@ -186,9 +238,24 @@ def _seven_hooked(pen: Pen) -> list[Stroke]:
 
 
 def _eight_figure(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.72, 0.1), (0.5, 0.0), (0.25, 0.14), (0.3, 0.38), (0.5, 0.5), (0.76, 0.66),
-                      (0.74, 0.92), (0.5, 1.0), (0.24, 0.9), (0.26, 0.66), (0.5, 0.5), (0.72, 0.34),
-                      (0.72, 0.12), (0.6, 0.03))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.72, 0.1),
+            (0.5, 0.0),
+            (0.25, 0.14),
+            (0.3, 0.38),
+            (0.5, 0.5),
+            (0.76, 0.66),
+            (0.74, 0.92),
+            (0.5, 1.0),
+            (0.24, 0.9),
+            (0.26, 0.66),
+            (0.5, 0.5),
+            (0.72, 0.34),
+            (0.72, 0.12),
+            (0.6, 0.03),
+        )
+    ]
 
 
 def _eight_snowman(pen: Pen) -> list[Stroke]:
@@ -208,8 +275,19 @@ def _nine_curved(pen: Pen) -> list[Stroke]:
 
 
 def _nine_one_stroke(pen: Pen) -> list[Stroke]:
-    return [pen.curve((0.72, 0.15), (0.5, 0.02), (0.25, 0.15), (0.26, 0.42), (0.5, 0.5),
-                      (0.72, 0.36), (0.72, 0.15), (0.7, 0.6), (0.64, 1.0))]  # fmt: skip
+    return [
+        pen.curve(
+            (0.72, 0.15),
+            (0.5, 0.02),
+            (0.25, 0.15),
+            (0.26, 0.42),
+            (0.5, 0.5),
+            (0.72, 0.36),
+            (0.72, 0.15),
+            (0.7, 0.6),
+            (0.64, 1.0),
+        )
+    ]
 
 
 TEMPLATES: dict[int, dict[str, Template]] = {
@@ -309,8 +387,9 @@ def _canvas(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str
     """Browser canvas export: 280×280, black ink on transparent pixels, brush 7–10% wide."""
     side = 280
     centre = side / 2 + rng.uniform(-0.08, 0.08, 2) * side
-    cover = coverage(strokes, (side, side), rng.uniform(0.6, 0.85) * side, centre,
-                     rng.uniform(0.07, 0.10) * side)  # fmt: skip
+    cover = coverage(
+        strokes, (side, side), rng.uniform(0.6, 0.85) * side, centre, rng.uniform(0.07, 0.10) * side
+    )
     rgba = np.zeros((side, side, 4))
     rgba[..., 3] = cover  # RGB stays black everywhere, as canvas.toBlob() writes it
     return _encode(_to_image(rgba, "RGBA"), "PNG"), "png"
@@ -321,8 +400,10 @@ def _offcentre(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, 
     width, height = (int(v) for v in rng.integers(400, 900, 2))
     digit = rng.uniform(0.15, 0.3) * min(width, height)
     corner = rng.integers(0, 2, 2)
-    centre = [(0.2 + 0.6 * c) * s + rng.uniform(-0.08, 0.08) * s
-              for c, s in zip(corner, (width, height), strict=True)]  # fmt: skip
+    centre = [
+        (0.2 + 0.6 * c) * s + rng.uniform(-0.08, 0.08) * s
+        for c, s in zip(corner, (width, height), strict=True)
+    ]
     cover = coverage(strokes, (width, height), digit, centre, rng.uniform(0.1, 0.14) * digit)
     if rng.random() < 0.5:
         rgba = np.zeros((height, width, 4))
@@ -354,8 +435,9 @@ def _thick(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str]
     """Felt marker: strokes a fifth of the digit's height."""
     side = int(rng.integers(280, 400))
     digit = rng.uniform(0.55, 0.75) * side
-    cover = coverage(strokes, (side, side), digit, (side / 2, side / 2),
-                     rng.uniform(0.17, 0.25) * digit)  # fmt: skip
+    cover = coverage(
+        strokes, (side, side), digit, (side / 2, side / 2), rng.uniform(0.17, 0.25) * digit
+    )
     return _encode(_to_image(_paint(cover, _dark_ink(rng), (1, 1, 1)), "RGB"), "PNG"), "png"
 
 
@@ -446,13 +528,15 @@ def generate(config: Config) -> list[dict[str, str]]:
 def contact_sheet(folder: Path, rows: list[dict[str, str]], path: Path, per_row: int = 20) -> None:
     """A grid, one row per category, of the first samples; transparency shown as light grey."""
     tile = 64
-    picked = {c: [r for r in rows if r["category"] == c][::1] for c in CATEGORIES}
     sheet = Image.new("RGB", (90 + per_row * tile, len(CATEGORIES) * tile), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for row, category in enumerate(CATEGORIES):
         draw.text((4, row * tile + tile // 2 - 6), category, fill=(0, 0, 0))
-        samples = sorted(picked[category], key=lambda r: (int(r["file"].split("_")[2].split(".")[0]),
-                                                          int(r["digit"])))  # fmt: skip
+        # Sample 0 of every digit, then sample 1 of every digit, and so on.
+        samples = sorted(
+            (r for r in rows if r["category"] == category),
+            key=lambda r: (int(Path(r["file"]).stem.rsplit("_", 1)[1]), int(r["digit"])),
+        )
         for column, sample in enumerate(samples[:per_row]):
             image = Image.open(folder / sample["file"]).convert("RGBA")
             image.thumbnail((tile - 4, tile - 4), Image.Resampling.LANCZOS)
@@ -467,11 +551,13 @@ def parse_args() -> Config:
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=defaults.out, help="output folder")
-    parser.add_argument("--per-class", type=int, default=defaults.per_class,
-                        help="samples per digit and category")  # fmt: skip
+    parser.add_argument(
+        "--per-class", type=int, default=defaults.per_class, help="samples per digit and category"
+    )
     parser.add_argument("--seed", type=int, default=defaults.seed, help="random seed")
-    parser.add_argument("--sheet", type=Path, default=defaults.sheet,
-                        help="where to write the contact sheet PNG")  # fmt: skip
+    parser.add_argument(
+        "--sheet", type=Path, default=defaults.sheet, help="where to write the contact sheet PNG"
+    )
     return Config(**vars(parser.parse_args()))
 
 

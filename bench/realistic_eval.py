@@ -2,7 +2,8 @@
 
     python -m bench.realistic_eval --dir artifacts/realistic --model training/shipped/model.pt
     python -m bench.realistic_eval --dir artifacts/realistic --baseline
-    python -m bench.realistic_eval --url http://127.0.0.1:8080 --token-file .run/torchserve/key_file.json
+    python -m bench.realistic_eval --url http://127.0.0.1:8080 \
+        --token-file .run/torchserve/key_file.json
 
 Prints accuracy overall, per category, per digit and per writing style, and the worst
 confusions. A refused image (no_digit, bad_image…) counts as wrong. `--baseline` also scores the
@@ -177,8 +178,10 @@ def print_summary(title: str, summary: dict, seconds: list[float], samples: list
     print("  per digit: " + "  ".join(f"{d}: {v:.1%}" for d, v in summary["per_digit"].items()))
     worst = sorted(summary["per_style"].items(), key=lambda item: item[1])[:6]
     print("  weakest styles: " + ", ".join(f"{style} {v:.1%}" for style, v in worst))
-    print("  worst confusions (true → predicted): "
-          + ", ".join(f"{pair} ×{n}" for pair, n in summary["worst_confusions"]))  # fmt: skip
+    print(
+        "  worst confusions (true → predicted): "
+        + ", ".join(f"{pair} ×{n}" for pair, n in summary["worst_confusions"])
+    )
     if summary["refused"]:
         print("  refused: " + ", ".join(f"{code} ×{n}" for code, n in summary["refused"].items()))
 
@@ -187,17 +190,35 @@ def parse_args() -> Config:
     defaults = Config()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dir", type=Path, default=defaults.dir, help="the generated set")
-    parser.add_argument("--model", type=Path, default=defaults.model,
-                        help="TorchScript model for in-process scoring")  # fmt: skip
-    parser.add_argument("--url", default=defaults.url,
-                        help="TorchServe inference URL, e.g. http://127.0.0.1:8080: "
-                             "score bytes → TorchServe → handler → model instead")  # fmt: skip
-    parser.add_argument("--token-file", type=Path, default=defaults.token_file,
-                        help="TorchServe's key_file.json (for --url)")  # fmt: skip
-    parser.add_argument("--baseline", action="store_true",
-                        help="also score the naive greyscale-invert-resize pipeline")  # fmt: skip
-    parser.add_argument("--json", type=Path, default=defaults.json,
-                        help="also write the results as JSON to this file")  # fmt: skip
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=defaults.model,
+        help="TorchScript model for in-process scoring",
+    )
+    parser.add_argument(
+        "--url",
+        default=defaults.url,
+        help="TorchServe inference URL, e.g. http://127.0.0.1:8080: "
+        "score bytes → TorchServe → handler → model instead",
+    )
+    parser.add_argument(
+        "--token-file",
+        type=Path,
+        default=defaults.token_file,
+        help="TorchServe's key_file.json (for --url)",
+    )
+    parser.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also score the naive greyscale-invert-resize pipeline",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=defaults.json,
+        help="also write the results as JSON to this file",
+    )
     return Config(**vars(parser.parse_args()))
 
 

@@ -34,8 +34,8 @@ FIELD = 28
 CENTRE = 14.0
 
 # Formats PIL may decode. Restricting them keeps risky plugins (EPS runs Ghostscript) unreachable.
-# MPO is what many phone cameras write: a JPEG with extra frames.
-FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "WEBP", "TIFF")
+# "JPEG" also opens MPO, the JPEG with extra frames that many phone cameras write.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF")
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,7 @@ def decode_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
         try:
             image = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
             _check_pixel_count(image.size, limits)  # Image.open has read only the header
-            if image.format == "JPEG":
+            if image.format in ("JPEG", "MPO"):
                 # Let libjpeg decode big photos at 1/2, 1/4 or 1/8 scale: much faster.
                 image.draft(image.mode, (limits.work_size, limits.work_size))
             image.load()
