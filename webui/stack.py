@@ -77,11 +77,14 @@ class Stack:
 
     def start(self) -> None:
         """Start the UI, then TorchServe; return when both answer. Stops both on failure."""
-        if not _port_is_free(self.config.ui_port):
-            raise ServerError(
-                f"Port {self.config.ui_port} on {HOST} is busy (is the web UI already running?): "
-                "stop it, or choose another with --ui-port."
-            )
+        for name in ("ui_port", "inference_port", "management_port", "metrics_port"):
+            port = getattr(self.config, name)
+            if not _port_is_free(port):
+                flag = "--" + name.replace("_", "-")
+                raise ServerError(
+                    f"Port {port} on {HOST} is busy (is `make run` already running?): "
+                    f"stop what uses it, or choose another with {flag}."
+                )
         try:
             self.start_ui()
             self.torchserve.start(self.config.timeout)

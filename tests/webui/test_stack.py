@@ -25,15 +25,19 @@ def test_parse_args_defaults_match_make_run():
     assert parse_args(["--ui-port", "5123"]).ui_port == 5123
 
 
-def test_busy_ui_port_is_a_one_line_error_before_anything_starts(tmp_path):
+@pytest.mark.parametrize("busy_field", ["ui_port", "inference_port", "metrics_port"])
+def test_busy_port_is_a_one_line_error_before_anything_starts(tmp_path, busy_field):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        stack = Stack(StackConfig(ui_port=port, run_dir=tmp_path))
+        ports = {name: free_port() for name in ("ui_port", "inference_port", "metrics_port")}
+        stack = Stack(StackConfig(**{**ports, busy_field: port}, run_dir=tmp_path))
         with pytest.raises(ServerError, match=f"Port {port} .* busy") as caught:
             stack.start()
     assert "\n" not in str(caught.value)
+    assert "--" + busy_field.replace("_", "-") in str(caught.value)
+    assert stack._ui is None
     assert not stack.torchserve.is_running()
     assert not (tmp_path / "torchserve").exists()  # TorchServe was never started
 
