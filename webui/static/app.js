@@ -235,7 +235,10 @@
       showEmpty();
       return;
     }
-    if (waitingForServer) return;   // the retry loop re-sends the drawing once the server is back
+    if (waitingForServer) {         // the retry loop re-sends the drawing once the server is back
+      showUnavailable();
+      return;
+    }
     const seq = ++sentSeq;
     const body = uploaded ? formWith(uploaded.file) : exportDrawing();
     Promise.resolve(body).then((payload) => send(seq, payload));
@@ -312,6 +315,13 @@
     showPreview(null);
   }
 
+  function showUnavailable() {
+    showDigit("–", true);
+    showTop3([]);
+    showPreview(null);
+    showMessage("unavailable", "Model server unavailable. Retrying automatically…");
+  }
+
   function render(status, answer) {
     if (status === 200 && answer) {
       const unsure = answer.confidence < LOW_CONFIDENCE;
@@ -334,8 +344,7 @@
       showDigit("?", true);
       showMessage("no-digit", (answer && answer.message) || "No digit found.");
     } else if (status === 503 || status === 504 || status === 0) {
-      showDigit("–", true);
-      showMessage("unavailable", "Model server unavailable. Retrying automatically…");
+      showUnavailable();
       waitUntilReady();
     } else {
       showDigit("!", true);
