@@ -296,7 +296,3 @@ def test_custom_metrics_on_the_prometheus_endpoint(torchserve, images):
     for name in CUSTOM_METRICS:
         assert f"\n{name}{{" in text, f"{name} missing from /metrics"
     assert 'InputErrors{ErrorCode="no_digit",ModelName="mnist"' in text
-
-
-def test_huge_pixel_image_fixture_is_small_on_disk(images):
-    assert len(images["huge_pixels"]) < 1_000_000  # the 413 above is about pixels, not bytes
