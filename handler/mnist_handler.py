@@ -125,6 +125,9 @@ class MnistHandler(BaseHandler):
             return self._decode(idx, request, context)
         except InputError as error:
             return error
+        except Exception as error:  # a request shape no check foresaw must not fail the batch
+            logger.exception("Unexpected request decoding failure")
+            return InputError("bad_request", 400, f"The request could not be read ({error}).")
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             context.metrics.add_time("PreprocessTime", elapsed_ms, idx=idx, dimensions=[])
@@ -132,7 +135,7 @@ class MnistHandler(BaseHandler):
     def _decode(self, idx: int, request: dict[str, Any], context: Any) -> DecodedRequest:
         headers = {k.lower(): v for k, v in (context.get_all_request_header(idx) or {}).items()}
         preview = _is_true(headers.get(PREVIEW_HEADER)) or _is_true(request.get("preview"))
-        payloads: list[bytes | str | InputError] = []
+        payloads: list[Any] = []  # image bytes, base64 text, or whatever the client put there
         as_list = False
         for name, value in request.items():
             if name in OPTION_FIELDS:

@@ -276,3 +276,18 @@ def test_module_entry_point_initialises_once_then_handles(monkeypatch, context, 
     assert mnist_handler._service.initialized
     [answer] = mnist_handler.handle([{"body": bytearray(images["one"])}], context)
     check_result(answer, 1)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [42, None, {"image": None}, {"image": {"nested": 1}}, {"images": [[1, 2]]}, [], "%%%"],
+    ids=["number", "null", "null-image", "dict-image", "nested-list", "empty-list", "junk-text"],
+)
+def test_odd_json_shapes_are_4xx_never_an_exception(handler, context, images, body):
+    answers = handler.handle([{"body": body}, {"body": bytearray(images["seven"])}], context)
+    if isinstance(answers[0], list):  # a list request: 200, the error sits in the item
+        assert context.statuses[0][0] == 200 and answers[0][0]["error"] == "bad_request"
+    else:
+        assert 400 <= context.statuses[0][0] < 500 and answers[0]["error"]
+    assert context.statuses[1][0] == 200
+    check_result(answers[1], 7)
