@@ -193,7 +193,10 @@ def parse_args(argv: list[str] | None = None) -> StackConfig:
 def main(argv: list[str] | None = None) -> int:
     config = parse_args(argv)
     stack = Stack(config)
-    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's SIGTERM stops both cleanly too
+    # Ctrl-C and a supervisor's SIGTERM both stop the stack cleanly; SIGINT is set explicitly
+    # because a shell starting us in the background would otherwise have it ignored.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         print(f"Starting TorchServe and the web UI (logs in {config.run_dir}) …", flush=True)
         stack.start()
