@@ -50,6 +50,7 @@ class Limits:
     min_snr: float = 6.0  # …and by this many times the image's noise level
     speck_fraction: float = 0.05  # blobs under this fraction of the largest blob are speckle
     min_digit_extent: float = 0.04  # ink spanning less of the image's long side is a speck
+    min_stroke: float = 0.0  # strokes thinner than this (px of the 20×20 box) are widened
 
 
 class InputError(Exception):
@@ -336,14 +337,21 @@ def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
 def normalize_digit(ink: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
     """Crop to the ink, fit into 20×20 keeping the aspect ratio, centre of mass at (14, 14)."""
     top, left, bottom, right = ink_bbox(ink)
-    height, width = bottom - top, right - left
-    if max(height, width) < limits.min_digit_extent * max(ink.shape):
+    if max(bottom - top, right - left) < limits.min_digit_extent * max(ink.shape):
         raise InputError("no_digit", 422, "No digit found: only a tiny speck of ink.")
+    crop = ink[top:bottom, left:right]
+    if limits.min_stroke > 0:
+        crop = thicken_strokes(crop, limits.min_stroke)
+        top, left, bottom, right = ink_bbox(crop)
+        crop = crop[top:bottom, left:right]
 
+    height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    crop = Image.fromarray(np.ascontiguousarray(ink[top:bottom, left:right]), mode="F")
-    patch = np.clip(np.asarray(crop.resize(size, Image.Resampling.LANCZOS)), 0.0, None)
+    resized = Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(
+        size, Image.Resampling.LANCZOS
+    )
+    patch = np.clip(np.asarray(resized), 0.0, None)
     patch = patch / max(float(patch.max()), 1e-6)  # strongest stroke = full white, like MNIST
 
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
@@ -351,6 +359,26 @@ def normalize_digit(ink: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
     left = _place(patch.sum(axis=0), size[0])
     field[top : top + size[1], left : left + size[0]] = patch
     return np.round(field * 255.0).astype(np.uint8)
+
+
+def thicken_strokes(crop: np.ndarray, min_stroke: float) -> np.ndarray:
+    """Widen strokes that would be thinner than `min_stroke` px in the 20×20 box.
+
+    A fine pen shrunk to MNIST size becomes a faint 1 px line, where MNIST strokes are 2–3 px.
+    Works on a copy 4× the final size; returns the crop unchanged when strokes are wide enough.
+    """
+    detail = 4
+    scale = DIGIT_BOX * detail / max(crop.shape)
+    size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
+    method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+    small = np.asarray(Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(size, method))
+    mask = (small > 0.05 * small.max()).astype(np.float32)
+    boundary = mask.sum() - (_sliding(mask, 3, np.nanmin) > 0.5).sum()
+    width = 2.0 * float(small.sum()) / max(float(boundary), 1.0)  # area / half the perimeter
+    grow = round(min_stroke * detail - width)
+    if grow < 1:
+        return crop
+    return _sliding(np.pad(small, grow), grow + 1, np.nanmax)
 
 
 def _place(profile: np.ndarray, length: int) -> int:
