@@ -28,6 +28,8 @@ ZERO = [
     ]
 ]
 
+FOUR = [[(0.62, 0.15), (0.62, 0.88)], [(0.45, 0.15), (0.22, 0.58), (0.82, 0.58)]]
+
 # Chromium reports failed requests as console errors. While TorchServe is down on purpose,
 # /api/predict and /readyz answer 503: exactly those messages are expected, nothing else.
 EXPECTED_OUTAGE_ERROR = "Failed to load resource: the server responded with a status of 503"
@@ -171,6 +173,35 @@ def test_touch_drawing_on_a_phone_does_not_scroll(phone):
     assert page.evaluate("window.scrollY") == 0
     phone.screenshot("phone-touch-seven")
     assert phone.errors == []
+
+
+def test_a_late_answer_never_overwrites_a_newer_one(desktop):
+    page = desktop.page
+    # Answers to requests sent while window.slow is set reach the page 2 s late.
+    page.evaluate(
+        """() => {
+            const realFetch = window.fetch.bind(window);
+            window.slow = true;
+            window.lateAnswers = 0;
+            window.fetch = async (url, init) => {
+                const late = window.slow && String(url).includes("/api/predict");
+                const response = await realFetch(url, init);
+                if (late) {
+                    await new Promise((resolve) => setTimeout(resolve, 2000));
+                    window.lateAnswers += 1;
+                }
+                return response;
+            };
+        }"""
+    )
+    draw_with_mouse(page, FOUR[:1])  # the upright alone: its (late) answer is not a 4
+    page.evaluate("window.slow = false")
+    draw_with_mouse(page, FOUR[1:])
+    expect_digit(page, 4)
+    page.wait_for_function("() => window.lateAnswers > 0", timeout=ANSWER_TIMEOUT_MS)
+    page.wait_for_timeout(300)  # time for the page to (wrongly) render a late answer
+    expect(page.locator("#digit")).to_have_text("4")
+    assert desktop.errors == []
 
 
 def test_model_server_outage_is_shown_and_recovers_without_reload(desktop, live_stack):
