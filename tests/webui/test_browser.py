@@ -6,6 +6,7 @@ The outage test runs last: it stops and restarts this module's TorchServe.
 
 from __future__ import annotations
 
+import base64
 import io
 import itertools
 import math
@@ -126,6 +127,28 @@ def test_upload_shows_digit_and_preview(desktop, tmp_path):
     assert preview.get_attribute("src").startswith("data:image/png;base64,")
     assert preview.evaluate("img => [img.naturalWidth, img.naturalHeight]") == [28, 28]
     desktop.screenshot("desktop-upload-four")
+    assert desktop.errors == []
+
+
+@pytest.mark.parametrize("how", ["drop", "paste"])
+def test_dropped_or_pasted_image_is_read(desktop, how):
+    # A synthetic DragEvent / ClipboardEvent carrying a real PNG file, as the browser builds them.
+    desktop.page.evaluate(
+        """([how, base64]) => {
+            const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], "four.png", { type: "image/png" }));
+            const options = { bubbles: true, cancelable: true };
+            const event = how === "drop"
+                ? new DragEvent("drop", { ...options, dataTransfer: data })
+                : new ClipboardEvent("paste", { ...options, clipboardData: data });
+            const target = how === "drop" ? document.getElementById("dropzone") : document;
+            target.dispatchEvent(event);
+        }""",
+        [how, base64.b64encode(digit_png()).decode()],
+    )
+    expect_digit(desktop.page, 4)
+    expect(desktop.page.locator("#preview")).to_be_visible()
     assert desktop.errors == []
 
 
