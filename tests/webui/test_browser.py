@@ -184,6 +184,27 @@ def test_undo_and_clear(desktop):
     assert [e for e in desktop.errors if EXPECTED_NO_DIGIT_ERROR not in e] == []
 
 
+def test_keyboard_reaches_every_control_with_a_visible_focus(desktop):
+    page = desktop.page
+    draw_with_mouse(page, ONE)
+    expect_digit(page, 1)
+    focus_ring = "el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth"
+    reached = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement.id")
+        reached.append(focused)
+        # The file input is visually hidden; its label carries the focus ring.
+        shown_on = page.locator("label[for=file]" if focused == "file" else f"#{focused}")
+        assert shown_on.evaluate(focus_ring) == "solid 3px", focused
+    assert reached == ["undo", "clear", "file"]
+
+    page.locator("#undo").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_have_attribute("data-state", "empty")
+    assert desktop.errors == []
+
+
 def test_touch_drawing_on_a_phone_does_not_scroll(phone):
     page = phone.page
     assert page.evaluate("document.documentElement.scrollHeight > window.innerHeight")
