@@ -3,7 +3,7 @@
 TorchServe's answers are mapped to the UI's error contract here, in one place:
 
 - connection refused or connect timeout, 5xx, unknown model -> 503 model_unavailable
-- read timeout                                              -> 504 timeout
+- read timeout, or TorchServe's own 408 (responseTimeout)   -> 504 timeout
 - the handler's own 4xx JSON (no_digit 422, bad_image 400, too_large 413) -> passed through
 - InvalidKeyException (key expired, or rotated by a restart) -> key file re-read, retried once
 """
@@ -138,6 +138,8 @@ class TorchServeClient:
         ):
             raise ApiError(status, str(payload["error"]), str(payload["message"]))
         log.warning("TorchServe answered %s to a prediction: %.300s", status, response.text)
+        if status == 408:  # the model took longer than its responseTimeout
+            raise ApiError(504, "timeout", "The model server took too long to answer.")
         if status == 413:
             raise ApiError(413, "too_large", "The image is too large for the model server.")
         if status == 404:

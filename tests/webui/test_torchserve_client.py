@@ -47,6 +47,15 @@ def test_read_timeout_is_504(config, fake_torchserve):
     assert time.monotonic() - started < 3.0  # gave up before TorchServe answered
 
 
+def test_torchserve_request_timeout_is_504(client, fake_torchserve):
+    fake_torchserve.script(
+        "POST", "/predictions/mnist", 408, {"code": 408, "type": "RequestTimeout", "message": "x"}
+    )
+    response = predict(client)
+    assert response.status_code == 504
+    assert response.get_json()["error"] == "timeout"
+
+
 @pytest.mark.parametrize("status", [500, 503, 507])
 def test_torchserve_server_errors_are_503(client, fake_torchserve, status):
     fake_torchserve.script(
