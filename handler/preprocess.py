@@ -9,7 +9,8 @@ The steps, each a function below, in the order `preprocess` runs them:
   flatten_alpha      transparent pixels become a backdrop that contrasts with the drawn pixels
   ink_map            polarity, uneven lighting and noise → ink strength in [0, 1] (1 = full ink)
   remove_specks      drop ink blobs far smaller than the digit, so noise cannot stretch the crop
-  normalize_digit    MNIST's own normalisation: fit into 20×20, centre of mass at (14, 14)
+  normalize_digit    MNIST's own normalisation: fit into 20×20, centre of mass at (14, 14),
+                     widening fine-pen strokes to MNIST's 2–3 px on the way (thicken_strokes)
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Limits:
     min_snr: float = 6.0  # …and by this many times the image's noise level
     speck_fraction: float = 0.05  # blobs under this fraction of the largest blob are speckle
     min_digit_extent: float = 0.04  # ink spanning less of the image's long side is a speck
-    min_stroke: float = 0.0  # strokes thinner than this (px of the 20×20 box) are widened
+    min_stroke: float = 2.5  # strokes thinner than this (px of the 20×20 box) are widened; 0: off
 
 
 class InputError(Exception):
