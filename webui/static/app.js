@@ -64,9 +64,9 @@
     ctx.fillRect(0, 0, size, size);
     if (uploaded && uploaded.bitmap) paintContained(ctx, uploaded.bitmap, size);
     paintStrokes(ctx, size);
-    hint.hidden = !isEmpty();
-    hint.textContent = uploaded && !uploaded.bitmap ? "Image sent (no preview)" : "Draw here";
-    if (uploaded && !uploaded.bitmap) hint.hidden = false;
+    const noPreview = uploaded !== null && !uploaded.bitmap;  // a format the browser cannot draw
+    hint.hidden = !isEmpty() && !noPreview;
+    hint.textContent = noPreview ? "Image sent (no preview)" : "Draw here";
     undoButton.disabled = isEmpty();
     clearButton.disabled = isEmpty();
   }
@@ -147,8 +147,9 @@
   // ---- upload: file picker, drag and drop, paste --------------------------------------------
   async function useFile(file) {
     if (!file) return;
-    if (file.size > MAX_UPLOAD_BYTES) {
-      showMessage("error", `That file is too large: the limit is ${Math.round(MAX_UPLOAD_BYTES / 1048576)} MB.`);
+    if (file.size > MAX_UPLOAD_BYTES) {   // the server would answer 413; say so without sending
+      const limitMb = Math.round(MAX_UPLOAD_BYTES / 1048576);
+      render(413, { message: `That file is too large: the limit is ${limitMb} MB.` });
       return;
     }
     strokes.length = 0;
