@@ -10,6 +10,7 @@ both and leaves no orphans. The browser tests use `Stack` the same way, on free 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -130,13 +131,14 @@ class Stack:
         """Stop the UI (SIGTERM, then SIGKILL after 5 s) and TorchServe (its own clean stop)."""
         if self._ui is not None:
             ui, self._ui = self._ui, None
-            if ui.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # it may have exited meanwhile
                 os.killpg(ui.pid, signal.SIGTERM)
-                try:
-                    ui.wait(timeout=5)
-                except subprocess.TimeoutExpired:
+            try:
+                ui.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(ui.pid, signal.SIGKILL)
-                    ui.wait()
+                ui.wait()
         self.torchserve.stop()
 
     def renew_keys(self) -> None:
