@@ -130,6 +130,20 @@ def test_upload_shows_digit_and_preview(desktop, tmp_path):
     assert desktop.errors == []
 
 
+def test_blank_upload_says_no_digit_found(desktop, tmp_path):
+    path = tmp_path / "blank.png"
+    Image.new("L", (120, 120), 255).save(path)
+    desktop.page.locator("#file").set_input_files(path)
+    expect(desktop.page.locator("#status")).to_have_attribute(
+        "data-state", "no-digit", timeout=ANSWER_TIMEOUT_MS
+    )
+    expect(desktop.page.locator("#status")).not_to_be_empty()  # the handler's own sentence
+    expect(desktop.page.locator("#digit")).to_have_text("?")
+    expect(desktop.page.locator("#top3 li")).to_have_count(0)
+    # The handler's 422 is the expected answer; Chromium logs it as a failed resource.
+    assert [e for e in desktop.errors if EXPECTED_NO_DIGIT_ERROR not in e] == []
+
+
 @pytest.mark.parametrize("how", ["drop", "paste"])
 def test_dropped_or_pasted_image_is_read(desktop, how):
     # A synthetic DragEvent / ClipboardEvent carrying a real PNG file, as the browser builds them.
