@@ -130,6 +130,30 @@ def test_upload_shows_digit_and_preview(desktop, tmp_path):
     assert desktop.errors == []
 
 
+def test_low_confidence_says_not_sure(desktop):
+    page = desktop.page
+    threshold = float(page.evaluate("document.body.dataset.lowConfidence"))
+    below = round(threshold - 0.1, 2)
+    # The page's own logic under test: TorchServe's answer is replaced by a hesitant one.
+    answer = {
+        "digit": 4,
+        "confidence": below,
+        "top3": [
+            {"digit": 4, "probability": below},
+            {"digit": 9, "probability": round(1 - below - 0.05, 2)},
+            {"digit": 7, "probability": 0.05},
+        ],
+    }
+    page.route("**/api/predict", lambda route: route.fulfill(json=answer))
+    draw_with_mouse(page, FOUR)
+    expect(page.locator("#status")).to_have_attribute(
+        "data-state", "unsure", timeout=ANSWER_TIMEOUT_MS
+    )
+    expect(page.locator("#status")).to_contain_text("maybe 4 or 9")
+    expect(page.locator("#digit")).to_have_class("digit faint")
+    assert desktop.errors == []
+
+
 def test_blank_upload_says_no_digit_found(desktop, tmp_path):
     path = tmp_path / "blank.png"
     Image.new("L", (120, 120), 255).save(path)
