@@ -201,6 +201,7 @@ class MnistHandler(BaseHandler):
             "BatchImages", len(digits), "count", idx=None, dimensions=[], metric_type=GAUGE
         )
         context.metrics.add_counter("ImagesClassified", len(digits), idx=None, dimensions=[])
+        context.metrics.add_counter("ForwardPasses", 1, idx=None, dimensions=[])
         return probabilities
 
     # ---- encode --------------------------------------------------------------------------------

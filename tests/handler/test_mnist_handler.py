@@ -266,6 +266,7 @@ def test_metrics_emitted(handler, context, images):
     assert len(metrics.named("PreprocessTime")) == 2
     assert [m[2] for m in metrics.named("BatchImages")] == [1]
     assert [m[2] for m in metrics.named("ImagesClassified")] == [1]
+    assert [m[2] for m in metrics.named("ForwardPasses")] == [1]
     [(_, _, count, dims)] = metrics.named("InputErrors")
     assert count == 1 and dims == {"ErrorCode": "no_digit"}
 

@@ -21,7 +21,13 @@ from tests.conftest import SHIPPED_MODEL
 
 pytestmark = pytest.mark.integration
 
-CUSTOM_METRICS = ("PreprocessTime", "InferenceTime", "BatchImages", "ImagesClassified")
+CUSTOM_METRICS = (
+    "PreprocessTime",
+    "InferenceTime",
+    "BatchImages",
+    "ImagesClassified",
+    "ForwardPasses",
+)
 
 
 def auth(server: TorchServe, kind: str = "inference") -> dict[str, str]:
