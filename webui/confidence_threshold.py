@@ -4,8 +4,11 @@ The shipped model is trained with label smoothing, so even right answers rarely 
 fixed textbook value (0.5, 0.9) says little. This tool measures, on the held-out validation
 images (the 5,000 that training never fits), how often the model is right at each confidence, on
 the clean images and on the same images distorted the way training augments them (slant, size,
-stroke width, off-centre: closer to what people draw). The threshold is the lowest confidence
-from which every band of answers above it is right at least `--target` of the time.
+stroke width, off-centre: closer to what people draw). When the realistic set of
+`bench.realistic_digits` exists (canvas exports, photos, off-centre, thick and thin strokes), its
+images go through the handler's own preprocessing and join the measurement. The threshold is the
+lowest confidence from which every band of answers above it is right at least `--target` of the
+time.
 
 It loads torch and the model, so it is a separate tool: the web UI itself never imports it.
 """
@@ -13,12 +16,14 @@ It loads torch and the model, so it is a separate tool: the web UI itself never 
 from __future__ import annotations
 
 import argparse
+import csv
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from handler.preprocess import scale_pixels
+from handler.preprocess import InputError, preprocess, scale_pixels
 from training.augment import AugmentConfig, augment_batch
 from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val
 from training.train import TrainConfig
@@ -29,6 +34,7 @@ from webui.config import REPO_ROOT
 class ThresholdConfig:
     model: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model to measure
     data_dir: Path = DEFAULT_DATA_DIR  # the MNIST IDX files
+    realistic: Path = REPO_ROOT / "artifacts" / "realistic"  # bench.realistic_digits output
     target: float = 0.90  # accuracy every confident band must reach
     band: float = 0.10  # width of the confidence bands compared
     step: float = 0.05  # candidate thresholds: 0.30, 0.35, …
@@ -42,6 +48,21 @@ def confidences(model: torch.jit.ScriptModule, images: torch.Tensor) -> tuple[to
         logits = torch.cat([model(scale_pixels(b)) for b in images.split(1000)])
     probabilities = logits.softmax(dim=1)
     return probabilities.max(dim=1)
+
+
+def realistic_images(folder: Path) -> tuple[torch.Tensor, torch.Tensor]:
+    """The realistic set after the handler's preprocessing; refused images are left out (the
+    page shows those as "no digit found", not as a guess)."""
+    digits, labels = [], []
+    with (folder / "labels.csv").open() as handle:
+        for row in csv.DictReader(handle):
+            try:
+                digits.append(preprocess((folder / row["file"]).read_bytes()))
+            except InputError:
+                continue
+            labels.append(int(row["digit"]))
+    images = torch.from_numpy(np.stack(digits)).unsqueeze(1).float()
+    return images, torch.tensor(labels)
 
 
 def band_table(conf: torch.Tensor, right: torch.Tensor, cfg: ThresholdConfig) -> list[tuple]:
@@ -72,6 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=defaults.model, help="TorchScript model")
     parser.add_argument("--data-dir", type=Path, default=defaults.data_dir, help="MNIST files")
+    parser.add_argument(
+        "--realistic", type=Path, default=defaults.realistic, help="realistic set, if it exists"
+    )
     parser.add_argument("--target", type=float, default=defaults.target, help="band accuracy")
     cfg = ThresholdConfig(**vars(parser.parse_args(argv)))
 
@@ -83,26 +107,32 @@ def main(argv: list[str] | None = None) -> None:
     clean = images.unsqueeze(1).float()
     distorted = augment_batch(images, AugmentConfig(), torch.Generator().manual_seed(cfg.seed))
 
+    groups = {"clean": (clean, labels), "distorted": (distorted, labels)}
+    if (cfg.realistic / "labels.csv").exists():
+        groups["realistic"] = realistic_images(cfg.realistic)
     conf_parts, right_parts = [], []
-    for name, batch in (("clean", clean), ("distorted", distorted)):
+    for name, (batch, truth) in groups.items():
         conf, digit = confidences(model, batch)
-        right = digit == labels
+        right = digit == truth
         conf_parts.append(conf)
         right_parts.append(right)
-        print(f"{name:>9}: {len(labels)} validation images, accuracy {right.float().mean():.4f}")
+        print(f"{name:>9}: {len(truth)} images, accuracy {right.float().mean():.4f}")
     conf, right = torch.cat(conf_parts), torch.cat(right_parts)
 
     rows = band_table(conf, right, cfg)
-    print(f"\nconfidence band   answers   accuracy   (clean + distorted, {len(conf)} answers)")
+    print(f"\nconfidence band   answers   accuracy   ({' + '.join(groups)}, {len(conf)} answers)")
     for edge, n, accuracy in rows:
         print(f"  [{edge:.2f}, {min(edge + cfg.band, 1.0):.2f})  {n:8d}   {accuracy:8.3f}")
     threshold = choose_threshold(rows, cfg)
-    below = conf < threshold
-    print(
-        f"\nthreshold {threshold:.2f}: answers below it are right {right[below].float().mean():.3f}"
-        f" of the time ({int(below.sum())} answers, {below.float().mean():.2%});"
-        f" above it {right[~below].float().mean():.4f}."
-    )
+    print(f"\nthreshold {threshold:.2f}: share of answers below it, and accuracy below / above")
+    parts = [*zip(groups, conf_parts, right_parts, strict=True), ("all", conf, right)]
+    for name, group_conf, group_right in parts:
+        below = group_conf < threshold
+        print(
+            f"{name:>11}: {int(below.sum()):5d} answers ({below.float().mean():6.2%}),"
+            f" right {group_right[below].float().mean():.3f} below,"
+            f" {group_right[~below].float().mean():.4f} above"
+        )
 
 
 if __name__ == "__main__":
