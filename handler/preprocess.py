@@ -7,6 +7,7 @@ The steps, each a function below, in the order `preprocess` runs them:
   decode_image       bytes → PIL image: size limits first, then decode, first frame, EXIF rotation
   grey_and_alpha     any mode (1, L, P, I;16, RGB, RGBA, CMYK…) → grey and alpha in [0, 1]
   flatten_alpha      transparent pixels become a backdrop that contrasts with the drawn pixels
+  paint_out_surroundings  a sheet photographed on a darker desk: the desk takes the paper's shade
   ink_map            polarity, uneven lighting and noise → ink strength in [0, 1] (1 = full ink)
   remove_specks      drop ink blobs far smaller than the digit, so noise cannot stretch the crop
   normalize_digit    MNIST's own normalisation: fit into 20×20, centre of mass at (14, 14),
@@ -79,7 +80,7 @@ def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
     """
     image = decode_image(data, limits)
     grey, alpha = grey_and_alpha(image, limits)
-    ink = ink_map(flatten_alpha(grey, alpha), limits)
+    ink = ink_map(paint_out_surroundings(flatten_alpha(grey, alpha)), limits)
     return normalize_digit(remove_specks(ink, limits), limits)
 
 
@@ -198,6 +199,36 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 # ---- finding the ink ---------------------------------------------------------------------------
 
 
+def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
+    """A light sheet photographed on a darker desk: give the desk the paper's shade.
+
+    Otherwise the border decides the polarity wrongly and the desk is the biggest "stroke".
+    The sheet is a light region too wide to be a stroke (it survives an erosion a quarter of
+    the image wide); the desk is every dark region touching the edge, and the two meet at a
+    sharp step, where light falling off across a sheet changes slowly. Works on a 64 px copy.
+    """
+    small = _shrink_to(grey, 64)
+    edges, light_level = float(np.median(_border(small))), float(np.percentile(small, 95))
+    if light_level - edges < 0.2:
+        return grey
+    light = small > edges + 0.3 * (light_level - edges)  # nearer the desk: shade is sheet
+    if not (_sliding(light.astype(np.float32), 15, np.nanmin) > 0.5).any():
+        return grey  # light strokes on a dark background, not a sheet
+    starts, ends, rows, roots = _connected_runs(~light)
+    touching = (rows == 0) | (rows == small.shape[0] - 1) | (starts == 0) | (ends == small.shape[1])
+    desk = np.zeros(small.shape, dtype=np.float32)
+    keep = np.isin(roots, roots[touching])
+    for row, start, end in zip(rows[keep], starts[keep], ends[keep], strict=True):
+        desk[row, start:end] = 1.0
+    sheet_rim = (_sliding(desk, 3, np.nanmax) > 0.5) & (desk < 0.5)
+    desk_rim = (desk > 0.5) & (_sliding(desk, 3, np.nanmin) < 0.5)
+    if desk.mean() < 0.02 or np.median(small[sheet_rim]) - np.median(small[desk_rim]) < 0.1:
+        return grey
+    desk = _sliding(desk, 5, np.nanmax)  # also the sheet's shaded rim
+    outside = _resize(desk, grey.shape, Image.Resampling.BILINEAR) > 0.5
+    return np.where(outside, np.float32(np.median(grey[~outside])), grey)
+
+
 def ink_map(grey: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
     """Grey image → ink strength in [0, 1]; raises no_digit when nothing stands out.
 
@@ -240,12 +271,16 @@ def _smooth3(image: np.ndarray) -> np.ndarray:
 
 def _ink_is_dark(grey: np.ndarray) -> bool:
     """Decide polarity from the border, which is mostly paper: is the far extreme darker?"""
+    paper = float(np.median(_border(grey)))
+    return paper - float(grey.min()) >= float(grey.max()) - paper
+
+
+def _border(grey: np.ndarray) -> np.ndarray:
+    """The pixels of a thin ring along the image's edges."""
     ring = max(1, min(grey.shape) // 50)
-    border = np.concatenate(
+    return np.concatenate(
         [grey[:ring].ravel(), grey[-ring:].ravel(), grey[:, :ring].ravel(), grey[:, -ring:].ravel()]
     )
-    paper = float(np.median(border))
-    return paper - float(grey.min()) >= float(grey.max()) - paper
 
 
 def estimate_background(bright_ink: np.ndarray, window: int = 15) -> np.ndarray:
@@ -254,17 +289,23 @@ def estimate_background(bright_ink: np.ndarray, window: int = 15) -> np.ndarray:
     A morphological opening, on a 64 px copy, with a window a quarter of the image wide: it
     removes every stroke (strokes are thinner than that) and keeps slow illumination gradients.
     """
-    height, width = bright_ink.shape
-    scale = 64 / max(height, width)
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(
-        Image.fromarray(bright_ink, mode="F").resize(small_size, Image.Resampling.BOX)
+    opened = _sliding(_sliding(_shrink_to(bright_ink, 64), window, np.nanmin), window, np.nanmax)
+    return _resize(opened, bright_ink.shape, Image.Resampling.BILINEAR)
+
+
+def _shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
+    """Area-averaged copy whose long side is `long_side` pixels."""
+    scale = long_side / max(image.shape)
+    shape = tuple(max(1, round(side * scale)) for side in image.shape)
+    return _resize(image, shape, Image.Resampling.BOX)
+
+
+def _resize(image: np.ndarray, shape: tuple[int, ...], method: Image.Resampling) -> np.ndarray:
+    """Resize a float image to `shape` (rows, columns)."""
+    resized = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F").resize(
+        (shape[1], shape[0]), method
     )
-    opened = _sliding(_sliding(small, window, np.nanmin), window, np.nanmax)
-    background = Image.fromarray(opened, mode="F").resize(
-        (width, height), Image.Resampling.BILINEAR
-    )
-    return np.asarray(background, dtype=np.float32)
+    return np.asarray(resized, dtype=np.float32)
 
 
 def _sliding(image: np.ndarray, window: int, reduce: Callable) -> np.ndarray:
