@@ -39,9 +39,8 @@ COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 
 @dataclass
 class BenchConfig:
-    settings: str = (
-        "1:1:0,1:8:5,2:1:0,2:4:5,2:8:5,2:8:20"  # workers:batch:delay_ms, comma-separated
-    )
+    # workers:batch_size:max_batch_delay_ms, comma-separated
+    settings: str = "1:1:0,1:8:1,1:8:5,2:1:0,2:4:5,2:8:1,2:8:5,2:8:20"
     sequential: int = 100  # single requests, one after the other, per setting and round
     concurrent_requests: int = 400  # requests per setting and round under concurrency
     concurrency: int = 8  # clients sending at once
