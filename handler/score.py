@@ -14,7 +14,7 @@ import csv
 import json
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -99,8 +99,10 @@ def score_folder(config: ScoreConfig) -> list[dict[str, str]]:
     )
     read_token(config.token_file)  # fail before the progress bar if the server is not running
     with requests.Session() as session, ThreadPoolExecutor(config.concurrency) as pool:
-        rows = pool.map(lambda path: score_file(path, config, session), paths)
-        return list(tqdm(rows, total=len(paths), unit="image", desc="Scoring"))
+        futures = [pool.submit(score_file, path, config, session) for path in paths]
+        for future in tqdm(as_completed(futures), total=len(paths), unit="image", desc="Scoring"):
+            future.result()  # raises ServiceUnavailable as soon as one request finds no server
+        return [future.result() for future in futures]
 
 
 def write_csv(rows: list[dict[str, str]], out: Path) -> None:
