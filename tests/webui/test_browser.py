@@ -10,6 +10,7 @@ import base64
 import io
 import itertools
 import math
+import time
 
 import pytest
 from PIL import Image, ImageDraw
@@ -90,6 +91,15 @@ def expect_digit(page: Page, digit: int) -> None:
     expect(page.locator("#status")).to_have_attribute("data-state", "ok")
     expect(page.locator("#top3 li")).to_have_count(3)
     expect(page.locator("#top3 li").first.locator(".t3-digit")).to_have_text(str(digit))
+
+
+def wait_until_quiet(page: Page, sent: list, done: list, quiet_s: float = 0.5) -> None:
+    """Until every request seen has finished and none started for `quiet_s` seconds."""
+    last, quiet_since = -1, time.monotonic()
+    while time.monotonic() - quiet_since < quiet_s:
+        page.wait_for_timeout(50)
+        if len(sent) != last or len(done) < len(sent):
+            last, quiet_since = len(sent), time.monotonic()
 
 
 def digit_png(size: int = 200) -> bytes:
@@ -213,11 +223,18 @@ def test_undo_and_clear(desktop):
     expect(page.locator("#status")).to_have_attribute("data-state", "empty")
     expect(page.locator("#preview")).to_be_hidden()
 
+    sent, done = [], []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/api/predict") else None)
+    page.on("requestfinished", lambda r: done.append(r) if r.url.endswith("/api/predict") else None)
     draw_with_mouse(page, ZERO)
     expect_digit(page, 0)
+    wait_until_quiet(page, sent, done)  # the stroke-end request may still be on its way
+    before_clear = len(sent)
     page.locator("#clear").click()
     assert ink_pixels(page) == 0
     expect(page.locator("#digit")).to_have_text("–")
+    page.wait_for_timeout(500)
+    assert len(sent) == before_clear  # an empty pad sends nothing
     # A lone bar may fairly be "no digit found" (422), which Chromium logs as a failed resource.
     assert [e for e in desktop.errors if EXPECTED_NO_DIGIT_ERROR not in e] == []
 

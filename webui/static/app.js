@@ -224,7 +224,11 @@
     outCtx.fillStyle = "#ffffff";
     outCtx.fillRect(0, 0, EXPORT_SIZE, EXPORT_SIZE);
     paintStrokes(outCtx, EXPORT_SIZE);
-    return new Promise((resolve) => out.toBlob(resolve, "image/png"));
+    // toDataURL, not toBlob: Chromium may defer toBlob's encoding to an idle period (up to ~1 s
+    // when none comes), while a 280×280 PNG encodes synchronously in a few milliseconds.
+    const base64 = out.toDataURL("image/png").split(",")[1];
+    const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+    return new Blob([bytes], { type: "image/png" });
   }
 
   function predictNow() {
@@ -240,9 +244,7 @@
       showUnavailable();
       return;
     }
-    const seq = ++sentSeq;
-    const body = uploaded ? formWith(uploaded.file) : exportDrawing();
-    Promise.resolve(body).then((payload) => send(seq, payload));
+    send(++sentSeq, uploaded ? formWith(uploaded.file) : exportDrawing());
   }
 
   function formWith(file) {
