@@ -359,7 +359,10 @@ def main(argv: list[str] | None = None) -> int:
         if print_token:
             print(server.token("inference"))
             return 0
-        signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's SIGTERM stops cleanly too
+        # Ctrl-C and a supervisor's SIGTERM both stop cleanly (SIGINT explicitly: a shell's `&`
+        # starts background jobs with SIGINT ignored).
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _interrupt)
         print(f"Starting TorchServe in {server.config.workdir} (logs in {server.log_dir}) …")
         server.start(timeout)
         try:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import socket
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
+import psutil
 import pytest
 
 from handler import server as server_module
@@ -163,3 +167,55 @@ def test_a_handler_that_cannot_load_fails_start_fast(tmp_path, model_dir):
         server.start(timeout=120)
     assert "broken on purpose" in str(failure.value)
     assert not server.is_running()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_command_line_server_stops_cleanly_on_signal(tmp_path, model_dir, sig):
+    """`python -m handler.server` serves until a signal, then leaves nothing behind."""
+    from handler.archive import ArchiveConfig, build_archive
+
+    store = tmp_path / "store"
+    build_archive(ArchiveConfig(model_file=model_dir / "model.pt", export_dir=store))
+    args = ["--model-store", str(store), "--workdir", str(tmp_path / "work")]
+    for flag in ("--inference-port", "--management-port", "--metrics-port"):
+        args += [flag, str(free_port())]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "handler.server", *args],
+        cwd=server_module.REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if "TorchServe ready" in line:
+                break
+        assert (tmp_path / "work" / "key_file.json").exists(), "".join(lines)
+        group = [p for p in psutil.process_iter() if _in_group_of(p, process.pid)]
+        assert any("java" in " ".join(p.cmdline()) for p in group)
+        assert any("model_service_worker" in " ".join(p.cmdline()) for p in group)
+        process.send_signal(sig)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    assert "Stopped TorchServe." in process.stdout.read()
+    assert not (tmp_path / "work" / "key_file.json").exists()
+    assert not [p.pid for p in group if _alive(p)], "Java or a worker outlived the launcher"
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def _in_group_of(process: psutil.Process, launcher_pid: int) -> bool:
+    """Whether a process belongs to the TorchServe started by that launcher (a child group)."""
+    try:
+        return any(parent.pid == launcher_pid for parent in process.parents())
+    except psutil.Error:
+        return False
