@@ -67,7 +67,7 @@ serve: setup  ## run TorchServe in the foreground with serve_config/ and model_s
 token: $(STAMP)  ## print the inference token of the running TorchServe
 	@$(PY) -m handler.server --print-token
 
-bench-serve: setup  ## latency and throughput of the running stack for several batch settings
+bench-serve: setup  ## TorchServe latency/throughput for several worker and batch settings (own server)
 	$(PY) -m bench.serve_latency
 
 webui: $(STAMP)  ## run the web UI alone against an already running TorchServe
