@@ -51,7 +51,6 @@ class HandlerSettings:
 
     limits: Limits = field(default_factory=Limits)  # handler.preprocess limits and thresholds
     max_images_per_request: int = 64  # more images in one request answer 413
-    top_k: int = 3  # length of "top3"
 
     @classmethod
     def from_yaml(cls, section: dict[str, Any] | None) -> HandlerSettings:
@@ -227,7 +226,7 @@ class MnistHandler(BaseHandler):
         return items[0]
 
     def _result(self, digit: np.ndarray, probabilities: torch.Tensor, preview: bool) -> dict:
-        top = torch.topk(probabilities, self.settings.top_k)
+        top = torch.topk(probabilities, 3)  # the contract's "top3"
         result: dict[str, Any] = {
             "digit": int(top.indices[0]),
             "confidence": round(float(top.values[0]), 6),
