@@ -203,17 +203,16 @@ def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
     """A light sheet photographed on a darker desk: give the desk the paper's shade.
 
     Otherwise the border decides the polarity wrongly and the desk is the biggest "stroke".
-    The sheet is a light region too wide to be a stroke (it survives an erosion a quarter of
-    the image wide); the desk is every dark region touching the edge, and the two meet at a
-    sharp step, where light falling off across a sheet changes slowly. Works on a 64 px copy.
+    Recognised on a 64 px copy: dark regions touching the edge (the desk) that fill most of
+    the border, around a region (the sheet) covering 40% of the image or more that is mostly
+    light, and a sharp step between the two (light falling off across a sheet changes slowly).
+    The desk is painted with the nearby paper's shade, so no edge is left to pass for ink.
     """
     small = _shrink_to(grey, 64)
     edges, light_level = float(np.median(_border(small))), float(np.percentile(small, 95))
     if light_level - edges < 0.2:
         return grey
     light = small > edges + 0.3 * (light_level - edges)  # nearer the desk: shade is sheet
-    if not (_sliding(light.astype(np.float32), 15, np.nanmin) > 0.5).any():
-        return grey  # light strokes on a dark background, not a sheet
     starts, ends, rows, roots = _connected_runs(~light)
     touching = (rows == 0) | (rows == small.shape[0] - 1) | (starts == 0) | (ends == small.shape[1])
     desk = np.zeros(small.shape, dtype=np.float32)
@@ -222,11 +221,32 @@ def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
         desk[row, start:end] = 1.0
     sheet_rim = (_sliding(desk, 3, np.nanmax) > 0.5) & (desk < 0.5)
     desk_rim = (desk > 0.5) & (_sliding(desk, 3, np.nanmin) < 0.5)
-    if desk.mean() < 0.02 or np.median(small[sheet_rim]) - np.median(small[desk_rim]) < 0.1:
+    sheet = desk < 0.5
+    if (
+        sheet.mean() < 0.4  # a sheet is big…
+        or light[sheet].mean() < 0.75  # …and mostly paper; a big light "0" on black is not
+        or _border(desk).mean() < 0.7  # a desk surrounds the sheet; shade on one side does not
+        or np.median(small[sheet_rim]) - np.median(small[desk_rim]) < 0.1  # a sharp step
+    ):
         return grey
-    desk = _sliding(desk, 5, np.nanmax)  # also the sheet's shaded rim
-    outside = _resize(desk, grey.shape, Image.Resampling.BILINEAR) > 0.5
-    return np.where(outside, np.float32(np.median(grey[~outside])), grey)
+    desk = _sliding(desk, 5, np.nanmax) > 0.5  # also the sheet's shaded rim
+    paper = _resize(_extend_into(small, desk), grey.shape, Image.Resampling.BILINEAR)
+    outside = _resize(desk.astype(np.float32), grey.shape, Image.Resampling.BILINEAR) > 0.5
+    return np.where(outside, paper, grey)
+
+
+def _extend_into(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
+    """Fill the missing pixels with the mean of their known neighbours, growing inward."""
+    filled = np.where(missing, 0.0, image).astype(np.float32)
+    known = (~missing).astype(np.float32)
+    while True:
+        total = _sliding(filled * known, 3, np.nansum)
+        count = _sliding(known, 3, np.nansum)
+        grown = (known == 0) & (count > 0)
+        if not grown.any():  # all filled (or nothing known to grow from)
+            return filled
+        filled[grown] = total[grown] / count[grown]
+        known[grown] = 1.0
 
 
 def ink_map(grey: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
