@@ -28,7 +28,7 @@ from PIL import Image, ImageDraw, ImageFilter
 Stroke = np.ndarray  # (N, 2) points, x right and y down, in a unit box
 Template = Callable[["Pen"], list[Stroke]]
 
-CATEGORIES = ("canvas", "offcentre", "large", "small", "thick", "thin", "inverted", "photo")
+CATEGORIES = ("canvas", "offcentre", "large", "small", "thick", "thin", "inverted", "photo", "desk")
 
 
 @dataclass
@@ -458,8 +458,8 @@ def _inverted(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, s
     return _encode(_to_image(_paint(cover, (1, 1, 1), (0, 0, 0)), "RGB"), "PNG"), "png"
 
 
-def _photo(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str]:
-    """A phone photo of ink on paper: uneven light, shadow, noise, blur, JPEG."""
+def _lit_paper(strokes: list[Stroke], rng: np.random.Generator) -> np.ndarray:
+    """Pen or pencil on tinted paper under uneven light, with a soft shadow and sensor noise."""
     width = int(rng.integers(360, 800))
     height = int(width * rng.uniform(0.75, 1.33))
     digit = rng.uniform(0.3, 0.6) * height
@@ -475,10 +475,35 @@ def _photo(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str]
     shadow_at = rng.uniform(0, 1, 2) * (height, width) / max(width, height)
     distance2 = (rows - shadow_at[0]) ** 2 + (cols - shadow_at[1]) ** 2
     light *= 1.0 - rng.uniform(0.0, 0.4) * np.exp(-distance2 / (2 * rng.uniform(0.1, 0.3) ** 2))
-    image = image * light[..., None] + rng.normal(0.0, rng.uniform(0.015, 0.05), image.shape)
+    return image * light[..., None] + rng.normal(0.0, rng.uniform(0.015, 0.05), image.shape)
 
-    blurred = _to_image(image, "RGB").filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.3)))
+
+def _camera(image: Image.Image, rng: np.random.Generator) -> tuple[bytes, str]:
+    """A phone camera's slight blur and JPEG compression."""
+    blurred = image.filter(ImageFilter.GaussianBlur(rng.uniform(0.5, 1.3)))
     return _encode(blurred, "JPEG", quality=int(rng.integers(60, 86))), "jpg"
+
+
+def _photo(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str]:
+    """A phone photo of ink on paper, the sheet filling the frame."""
+    return _camera(_to_image(_lit_paper(strokes, rng), "RGB"), rng)
+
+
+def _desk(strokes: list[Stroke], rng: np.random.Generator) -> tuple[bytes, str]:
+    """The same from farther away: the sheet, a little rotated, on a darker desk."""
+    sheet = _to_image(_lit_paper(strokes, rng), "RGB")
+    scale = rng.uniform(1.15, 1.5)  # the sheet covers 45–75% of the frame
+    width, height = int(sheet.width * scale), int(sheet.height * scale)
+    wood_or_grey = np.array([1.0, rng.uniform(0.8, 1.0), rng.uniform(0.6, 1.0)])
+    desk = rng.uniform(0.08, 0.35) * wood_or_grey + rng.normal(0.0, 0.02, (height, width, 3))
+    photo = _to_image(desk, "RGB")
+    angle = rng.uniform(-8.0, 8.0)
+    rotated = sheet.rotate(angle, resample=Image.Resampling.BICUBIC, expand=True)
+    outline = Image.new("L", sheet.size, 255).rotate(angle, expand=True)
+    spare = (width - rotated.width, height - rotated.height)
+    corner = tuple(int(rng.uniform(min(0, s), max(0, s))) for s in spare)
+    photo.paste(rotated, corner, outline)
+    return _camera(photo, rng)
 
 
 RENDERERS: dict[str, Callable[[list[Stroke], np.random.Generator], tuple[bytes, str]]] = {
@@ -490,6 +515,7 @@ RENDERERS: dict[str, Callable[[list[Stroke], np.random.Generator], tuple[bytes, 
     "thin": _thin,
     "inverted": _inverted,
     "photo": _photo,
+    "desk": _desk,
 }
 
 

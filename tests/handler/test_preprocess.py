@@ -240,6 +240,15 @@ def test_photo_with_uneven_light_noise_and_jpeg(reference: np.ndarray) -> None:
     assert similarity(preprocess(data), reference) > 0.9
 
 
+def test_sheet_photographed_on_a_darker_desk(reference: np.ndarray) -> None:
+    ink = np.asarray(seven_coverage(400, 0.6), dtype=float) / 255
+    cols = np.mgrid[0:400, 0:400][1] / 400
+    sheet = Image.fromarray(np.uint8(255 * ((0.9 - 0.3 * cols) * (1 - ink) + 0.1 * ink)))
+    desk = Image.new("L", (560, 520), 60)
+    desk.paste(sheet, (70, 50))
+    assert similarity(preprocess(encode(desk.convert("RGB"), "JPEG", quality=80)), reference) > 0.9
+
+
 def test_same_bytes_same_digit() -> None:
     data = encode(dark_on_light(seven_coverage(333, 0.7, (0.4, 0.6))), "JPEG", quality=75)
     np.testing.assert_array_equal(preprocess(data), preprocess(data))
