@@ -87,6 +87,10 @@ class MnistHandler(BaseHandler):
         model_dir = context.system_properties["model_dir"]
         model_file = os.path.join(model_dir, context.manifest["model"]["serializedFile"])
         self.model = torch.jit.load(model_file, map_location="cpu").eval()
+        # Class index → digit, from serve_config/index_to_name.json packed beside the model.
+        with open(os.path.join(model_dir, "index_to_name.json")) as f:
+            names = json.load(f)
+        self.digits = [int(names[str(index)]) for index in range(len(names))]
         # TorchScript optimises during the first calls; pay that now, not on a user's request.
         with torch.inference_mode():
             for _ in range(3):
@@ -227,13 +231,14 @@ class MnistHandler(BaseHandler):
 
     def _result(self, digit: np.ndarray, probabilities: torch.Tensor, preview: bool) -> dict:
         top = torch.topk(probabilities, 3)  # the contract's "top3"
+        top3 = [
+            {"digit": self.digits[int(index)], "probability": round(float(p), 6)}
+            for index, p in zip(top.indices, top.values, strict=True)
+        ]
         result: dict[str, Any] = {
-            "digit": int(top.indices[0]),
-            "confidence": round(float(top.values[0]), 6),
-            "top3": [
-                {"digit": int(d), "probability": round(float(p), 6)}
-                for d, p in zip(top.indices, top.values, strict=True)
-            ],
+            "digit": top3[0]["digit"],
+            "confidence": top3[0]["probability"],
+            "top3": top3,
         }
         if preview:
             result["preview"] = base64.b64encode(to_png(digit)).decode("ascii")

@@ -7,6 +7,7 @@ image, and a mix-up inside a batch shows as a wrong digit.
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,12 @@ import torch
 
 from handler.mnist_handler import MnistHandler
 from handler.preprocess import preprocess, scale_pixels
+from tests.conftest import REPO_ROOT
 
 
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]) -> Path:
-    """A directory laid out like an unpacked .mar: model.pt (TorchScript) at its root."""
+    """A directory laid out like an unpacked .mar: model.pt and index_to_name.json."""
     weights = torch.zeros(10, 28 * 28)
     for digit, name in ((1, "one"), (7, "seven")):
         template = scale_pixels(preprocess(images[name]).astype(np.float32)).reshape(-1)
@@ -32,6 +34,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]
         model[1].bias.copy_(torch.linspace(0.0, 0.9, 10))  # distinct, so top-3 order is defined
     path = tmp_path_factory.mktemp("model")
     torch.jit.script(model).save(str(path / "model.pt"))
+    shutil.copy(REPO_ROOT / "serve_config" / "index_to_name.json", path)
     return path
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import shutil
 from http import HTTPStatus
 
 import numpy as np
@@ -292,3 +293,18 @@ def test_odd_json_shapes_are_4xx_never_an_exception(handler, context, images, bo
         assert 400 <= context.statuses[0][0] < 500 and answers[0]["error"]
     assert context.statuses[1][0] == 200
     check_result(answers[1], 7)
+
+
+def test_digits_come_from_index_to_name(model_dir, context, tmp_path, images):
+    """The packed index_to_name.json maps class indices to the digits answered."""
+    relabelled = tmp_path / "relabelled"
+    shutil.copytree(model_dir, relabelled)
+    (relabelled / "index_to_name.json").write_text(
+        json.dumps({str(i): str(9 - i) for i in range(10)})
+    )
+    context = type(context)(model_dir=relabelled)  # a fresh FakeContext on the relabelled dir
+    service = MnistHandler()
+    service.initialize(context)
+    [answer] = service.handle([{"body": bytearray(images["one"])}], context)
+    assert answer["digit"] == 8  # class 1, relabelled 9 - 1
+    assert answer["top3"][0]["digit"] == 8
