@@ -80,7 +80,8 @@ def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
     """
     image = decode_image(data, limits)
     grey, alpha = grey_and_alpha(image, limits)
-    ink = ink_map(paint_out_surroundings(flatten_alpha(grey, alpha)), limits)
+    grey, on_desk = paint_out_surroundings(flatten_alpha(grey, alpha))
+    ink = ink_map(grey, limits, dark_ink=True if on_desk else None)
     return normalize_digit(remove_specks(ink, limits), limits)
 
 
@@ -199,7 +200,7 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 # ---- finding the ink ---------------------------------------------------------------------------
 
 
-def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
+def paint_out_surroundings(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     """A light sheet photographed on a darker desk: give the desk the paper's shade.
 
     Otherwise the border decides the polarity wrongly and the desk is the biggest "stroke".
@@ -207,11 +208,12 @@ def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
     the border, around a region (the sheet) covering 40% of the image or more that is mostly
     light, and a sharp step between the two (light falling off across a sheet changes slowly).
     The desk is painted with the nearby paper's shade, so no edge is left to pass for ink.
+    Returns the image and whether a sheet was found (its ink is then dark).
     """
     small = _shrink_to(grey, 64)
     edges, light_level = float(np.median(_border(small))), float(np.percentile(small, 95))
     if light_level - edges < 0.2:
-        return grey
+        return grey, False
     light = small > edges + 0.3 * (light_level - edges)  # nearer the desk: shade is sheet
     starts, ends, rows, roots = _connected_runs(~light)
     touching = (rows == 0) | (rows == small.shape[0] - 1) | (starts == 0) | (ends == small.shape[1])
@@ -228,11 +230,11 @@ def paint_out_surroundings(grey: np.ndarray) -> np.ndarray:
         or _border(desk).mean() < 0.7  # a desk surrounds the sheet; shade on one side does not
         or np.median(small[sheet_rim]) - np.median(small[desk_rim]) < 0.1  # a sharp step
     ):
-        return grey
+        return grey, False
     desk = _sliding(desk, 5, np.nanmax) > 0.5  # also the sheet's shaded rim
     paper = _resize(_extend_into(small, desk), grey.shape, Image.Resampling.BILINEAR)
     outside = _resize(desk.astype(np.float32), grey.shape, Image.Resampling.BILINEAR) > 0.5
-    return np.where(outside, paper, grey)
+    return np.where(outside, paper, grey), True
 
 
 def _extend_into(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -249,7 +251,11 @@ def _extend_into(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
         known[grown] = 1.0
 
 
-def ink_map(grey: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
+def ink_map(
+    grey: np.ndarray,
+    limits: Limits = Limits(),
+    dark_ink: bool | None = None,  # None: decide from the border
+) -> np.ndarray:
     """Grey image → ink strength in [0, 1]; raises no_digit when nothing stands out.
 
     Works for dark ink on light paper and light ink on dark, under uneven lighting and noise:
@@ -258,7 +264,9 @@ def ink_map(grey: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
     """
     noise = pixel_noise(grey)
     smooth = _smooth3(grey)
-    bright_ink = 1.0 - smooth if _ink_is_dark(smooth) else smooth
+    if dark_ink is None:
+        dark_ink = _ink_is_dark(smooth)
+    bright_ink = 1.0 - smooth if dark_ink else smooth
     signal = bright_ink - estimate_background(bright_ink)
 
     candidates = signal[signal > 4.0 * noise]
