@@ -4,14 +4,15 @@ This is the project's only preprocessing implementation. It ships inside the .ma
 handler, so it imports nothing else from this repository (only PIL and numpy).
 
 The steps, each a function below, in the order `preprocess` runs them:
-  decode_image       bytes → PIL image: size limits first, then decode, first frame, EXIF rotation
-  grey_and_alpha     any mode (1, L, P, I;16, RGB, RGBA, CMYK…) → grey and alpha in [0, 1]
-  flatten_alpha      transparent pixels become a backdrop that contrasts with the drawn pixels
+  decode_image            bytes → PIL image: size limits first, then decode, first frame, EXIF
+  grey_and_alpha          any mode (1, L, P, I;16, RGB, RGBA, CMYK…) → grey and alpha in [0, 1]
+  flatten_alpha           transparent pixels get a backdrop contrasting with the drawn pixels
   paint_out_surroundings  a sheet photographed on a darker desk: the desk takes the paper's shade
-  ink_map            polarity, uneven lighting and noise → ink strength in [0, 1] (1 = full ink)
-  remove_specks      drop ink blobs far smaller than the digit, so noise cannot stretch the crop
-  normalize_digit    MNIST's own normalisation: fit into 20×20, centre of mass at (14, 14),
-                     widening fine-pen strokes to MNIST's 2–3 px on the way (thicken_strokes)
+  ink_map                 polarity, uneven light and noise → ink strength in [0, 1] (1 = ink)
+  remove_specks           drop blobs far smaller than the digit, so noise cannot stretch the crop
+  normalize_digit         MNIST's normalisation: fit into 20×20, centre of mass at (14, 14),
+                          widening fine-pen strokes to MNIST's 2–3 px first (thicken_strokes)
+See docs/preprocessing.md for why each step exists and what it gains on realistic input.
 """
 
 from __future__ import annotations
