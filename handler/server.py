@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
@@ -94,6 +95,7 @@ class TorchServe:
         self.config.workdir = Path(self.config.workdir).resolve()
         self.config.model_store = Path(self.config.model_store).resolve()
         self._process: subprocess.Popen[bytes] | None = None
+        self._renewal = threading.Lock()
 
     # ---- addresses and tokens ----------------------------------------------------------------
 
@@ -124,18 +126,19 @@ class TorchServe:
         An expired inference/management key is renewed first through `GET /token` with the API
         key, so long-running clients never need to care about `token_expiration_min`.
         """
-        keys = self._read_keys()
-        entry = keys[kind]
-        expires = entry.get("expiration time")
-        if expires and _parse_expiry(expires) - RENEW_MARGIN < datetime.now(UTC):
+        with self._renewal:  # one renewal at a time: each one invalidates the previous key
+            keys = self._read_keys()
+            entry = keys[kind]
+            expires = entry.get("expiration time")
+            if not expires or _parse_expiry(expires) - RENEW_MARGIN > datetime.now(UTC):
+                return entry["key"]
             requests.get(
                 f"{self.management_url}/token",
                 params={"type": kind},
                 headers={"Authorization": f"Bearer {keys['API']['key']}"},
                 timeout=10,
             ).raise_for_status()
-            entry = self._read_keys()[kind]
-        return entry["key"]
+            return self._read_keys()[kind]["key"]
 
     def _read_keys(self) -> dict[str, Any]:
         try:
@@ -157,6 +160,8 @@ class TorchServe:
 
     def start(self, timeout: float = 120.0) -> None:
         """Launch TorchServe and return once model `mnist` has a READY worker."""
+        if self.is_running():
+            raise ServerError("This TorchServe instance is already running.")
         self._check_prerequisites()
         config_file = self.write_config()
         self.log_dir.mkdir(parents=True, exist_ok=True)
