@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 
@@ -165,12 +166,37 @@ def test_bad_json_is_400(torchserve):
     assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
 
 
-def test_concurrent_good_and_bad_requests_each_get_their_own_status(torchserve, images):
-    plan = ["seven", "blank", "garbage", "one"] * 6
-    expected = {"seven": 200, "one": 200, "blank": 422, "garbage": 400}
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        answers = list(pool.map(lambda name: predict(torchserve, data=images[name]), plan))
+def handler_counters(server: TorchServe) -> tuple[float, float]:
+    """(ImagesClassified, ForwardPasses) from /metrics: their ratio is the mean batch size."""
+    time.sleep(0.5)  # workers report metrics asynchronously
+    values = {"ImagesClassified": 0.0, "ForwardPasses": 0.0}
+    for line in requests.get(server.metrics_url + "/metrics", timeout=30).text.splitlines():
+        name = line.split("{", 1)[0]
+        if name in values:
+            values[name] += float(line.rsplit(" ", 1)[1])
+    return values["ImagesClassified"], values["ForwardPasses"]
+
+
+def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, images):
+    """One worker and 8 concurrent clients: requests queue up and TorchServe batches them."""
+    [before] = manage(torchserve, "GET", "/models/mnist").json()
+    one_worker = {"min_worker": 1, "max_worker": 1, "synchronous": "true"}
+    assert manage(torchserve, "PUT", "/models/mnist", params=one_worker).ok
+    try:
+        images_before, passes_before = handler_counters(torchserve)
+        plan = ["seven", "blank", "garbage", "one"] * 12
+        expected = {"seven": 200, "one": 200, "blank": 422, "garbage": 400}
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            answers = list(pool.map(lambda name: predict(torchserve, data=images[name]), plan))
+        images_after, passes_after = handler_counters(torchserve)
+    finally:
+        restore = {"min_worker": before["minWorkers"], "max_worker": before["maxWorkers"]}
+        manage(torchserve, "PUT", "/models/mnist", params={**restore, "synchronous": "true"})
     assert [a.status_code for a in answers] == [expected[name] for name in plan]
+    good = [answer for answer, name in zip(answers, plan, strict=True) if expected[name] == 200]
+    assert all(is_result(answer.json()) for answer in good)
+    # Batching really happened: some forward pass carried more than one image.
+    assert images_after - images_before > passes_after - passes_before > 0
     assert requests.get(torchserve.inference_url + "/ping", headers=auth(torchserve)).ok
 
 
