@@ -166,15 +166,21 @@ def test_bad_json_is_400(torchserve):
     assert answer.status_code == 400 and answer.json()["error"] == "bad_request"
 
 
-def handler_counters(server: TorchServe) -> tuple[float, float]:
-    """(ImagesClassified, ForwardPasses) from /metrics: their ratio is the mean batch size."""
-    time.sleep(0.5)  # workers report metrics asynchronously
-    values = {"ImagesClassified": 0.0, "ForwardPasses": 0.0}
-    for line in requests.get(server.metrics_url + "/metrics", timeout=30).text.splitlines():
-        name = line.split("{", 1)[0]
-        if name in values:
-            values[name] += float(line.rsplit(" ", 1)[1])
-    return values["ImagesClassified"], values["ForwardPasses"]
+def handler_counters(server: TorchServe, at_least_images: float = 0.0) -> tuple[float, float]:
+    """(ImagesClassified, ForwardPasses) from /metrics: their ratio is the mean batch size.
+
+    Workers report metrics asynchronously, so wait (up to 15 s) for the expected image count.
+    """
+    deadline = time.monotonic() + 15
+    while True:
+        values = {"ImagesClassified": 0.0, "ForwardPasses": 0.0}
+        for line in requests.get(server.metrics_url + "/metrics", timeout=30).text.splitlines():
+            name = line.split("{", 1)[0]
+            if name in values:
+                values[name] += float(line.rsplit(" ", 1)[1])
+        if values["ImagesClassified"] >= at_least_images or time.monotonic() > deadline:
+            return values["ImagesClassified"], values["ForwardPasses"]
+        time.sleep(0.2)
 
 
 def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, images):
@@ -188,13 +194,14 @@ def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, im
         expected = {"seven": 200, "one": 200, "blank": 422, "garbage": 400}
         with ThreadPoolExecutor(max_workers=8) as pool:
             answers = list(pool.map(lambda name: predict(torchserve, data=images[name]), plan))
-        images_after, passes_after = handler_counters(torchserve)
+        good = sum(expected[name] == 200 for name in plan)
+        images_after, passes_after = handler_counters(torchserve, images_before + good)
     finally:
         restore = {"min_worker": before["minWorkers"], "max_worker": before["maxWorkers"]}
         manage(torchserve, "PUT", "/models/mnist", params={**restore, "synchronous": "true"})
     assert [a.status_code for a in answers] == [expected[name] for name in plan]
-    good = [answer for answer, name in zip(answers, plan, strict=True) if expected[name] == 200]
-    assert all(is_result(answer.json()) for answer in good)
+    answered = [answer for answer, name in zip(answers, plan, strict=True) if expected[name] == 200]
+    assert all(is_result(answer.json()) for answer in answered)
     # Batching really happened: some forward pass carried more than one image.
     assert images_after - images_before > passes_after - passes_before > 0
     assert requests.get(torchserve.inference_url + "/ping", headers=auth(torchserve)).ok
@@ -324,7 +331,13 @@ def test_second_version_register_default_unregister(torchserve, images, tmp_path
 def test_custom_metrics_on_the_prometheus_endpoint(torchserve, images):
     predict(torchserve, data=images["seven"])
     predict(torchserve, data=images["blank"])
-    text = requests.get(torchserve.metrics_url + "/metrics", timeout=30).text  # no token
-    for name in CUSTOM_METRICS:
-        assert f"\n{name}{{" in text, f"{name} missing from /metrics"
-    assert 'InputErrors{ErrorCode="no_digit",ModelName="mnist"' in text
+    wanted = [f"\n{name}{{" for name in CUSTOM_METRICS]
+    wanted.append('InputErrors{ErrorCode="no_digit",ModelName="mnist"')
+    deadline = time.monotonic() + 15  # workers report metrics asynchronously
+    while True:
+        text = requests.get(torchserve.metrics_url + "/metrics", timeout=30).text  # no token
+        missing = [w.strip() for w in wanted if w not in text]
+        if not missing or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not missing, f"missing from /metrics: {missing}"
