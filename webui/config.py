@@ -20,7 +20,7 @@ class WebUIConfig:
     torchserve_url: str = "http://127.0.0.1:8080"
     # Model name registered in TorchServe (model_store/mnist.mar registers `mnist`).
     model_name: str = "mnist"
-    # Version packed into model_store/mnist.mar (docs/CONTRACTS.md); shown on the model card.
+    # Version packed into model_store/mnist.mar (docs/architecture.md); shown on the model card.
     model_version: str = "1.0"
     # TorchServe writes key_file.json into its working directory; the inference key is read from it.
     key_file: Path = REPO_ROOT / ".run" / "torchserve" / "key_file.json"
