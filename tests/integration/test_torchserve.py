@@ -11,6 +11,7 @@ import io
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 import requests
@@ -183,28 +184,56 @@ def handler_counters(server: TorchServe, at_least_images: float = 0.0) -> tuple[
         time.sleep(0.2)
 
 
-def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, images):
-    """One worker and 8 concurrent clients: requests queue up and TorchServe batches them."""
-    [before] = manage(torchserve, "GET", "/models/mnist").json()
-    one_worker = {"min_worker": 1, "max_worker": 1, "synchronous": "true"}
-    assert manage(torchserve, "PUT", "/models/mnist", params=one_worker).ok
+BATCHING_CONFIG = """\
+minWorkers: 1
+maxWorkers: 1
+batchSize: 8
+maxBatchDelay: 50
+responseTimeout: 30
+"""
+
+
+def archive_version(server: TorchServe, tmp_path: Path, version: str, **config) -> str:
+    """The served model repacked under another version in the server's store; its file name."""
+    store = server.config.model_store
+    with zipfile.ZipFile(store / "mnist.mar") as served:
+        model_file = tmp_path / "model.pt"
+        model_file.write_bytes(served.read("model.pt"))
+    name = f"mnist-{version}.mar"
+    archive = ArchiveConfig(
+        model_file=model_file, export_dir=store, version=version, output_name=name, **config
+    )
+    build_archive(archive)
+    return name
+
+
+def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, images, tmp_path):
+    """Version 9.0: 1 worker, batches of up to 8 within 50 ms; 8 clients make requests queue."""
+    model_config = tmp_path / "model-config.yaml"
+    model_config.write_text(BATCHING_CONFIG)
+    mar = archive_version(torchserve, tmp_path, "9.0", model_config=model_config)
+    register = {"url": mar, "synchronous": "true"}
+    assert manage(torchserve, "POST", "/models", params=register).status_code == 200
     try:
         images_before, passes_before = handler_counters(torchserve)
         plan = ["seven", "blank", "garbage", "one"] * 12
         expected = {"seven": 200, "one": 200, "blank": 422, "garbage": 400}
         with ThreadPoolExecutor(max_workers=8) as pool:
-            answers = list(pool.map(lambda name: predict(torchserve, data=images[name]), plan))
+            answers = list(
+                pool.map(
+                    lambda name: predict(torchserve, "/predictions/mnist/9.0", data=images[name]),
+                    plan,
+                )
+            )
         good = sum(expected[name] == 200 for name in plan)
         images_after, passes_after = handler_counters(torchserve, images_before + good)
     finally:
-        restore = {"min_worker": before["minWorkers"], "max_worker": before["maxWorkers"]}
-        manage(torchserve, "PUT", "/models/mnist", params={**restore, "synchronous": "true"})
+        manage(torchserve, "DELETE", "/models/mnist/9.0")
     assert [a.status_code for a in answers] == [expected[name] for name in plan]
     answered = [answer for answer, name in zip(answers, plan, strict=True) if expected[name] == 200]
     assert all(is_result(answer.json()) for answer in answered)
     # Batching really happened: some forward pass carried more than one image.
     assert images_after - images_before > passes_after - passes_before > 0
-    assert requests.get(torchserve.inference_url + "/ping", headers=auth(torchserve)).ok
 
 
 # ---- security ------------------------------------------------------------------------------------
@@ -293,20 +322,12 @@ def test_scale_workers_down_and_back(torchserve, images):
 
 
 def test_second_version_register_default_unregister(torchserve, images, tmp_path):
-    # Version 2.0: the served model repacked, as a rollout of a retrained model would be.
-    store = torchserve.config.model_store
-    with zipfile.ZipFile(store / "mnist.mar") as served:
-        model_file = tmp_path / "model.pt"
-        model_file.write_bytes(served.read("model.pt"))
-    config = ArchiveConfig(
-        model_file=model_file, export_dir=store, version="2.0", output_name="mnist-2.0.mar"
-    )
-    build_archive(config)
+    mar = archive_version(torchserve, tmp_path, "2.0")  # a rollout of a retrained model
     registered = manage(
         torchserve,
         "POST",
         "/models",
-        params={"url": "mnist-2.0.mar", "initial_workers": 1, "synchronous": "true"},
+        params={"url": mar, "initial_workers": 1, "synchronous": "true"},
     )
     try:
         assert registered.status_code == 200, registered.text
