@@ -17,7 +17,6 @@ import argparse
 import io
 import json
 import os
-import shutil
 import statistics
 import sys
 import tempfile
@@ -30,11 +29,8 @@ from pathlib import Path
 import requests
 from PIL import Image, ImageDraw
 
-from handler.archive import ArchiveConfig, build_archive
+from handler.archive import stock_model_store
 from handler.server import REPO_ROOT, TorchServe, free_port
-
-SHIPPED_MODEL = REPO_ROOT / "training" / "shipped" / "model.pt"
-COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 
 
 @dataclass
@@ -180,13 +176,10 @@ def run(config: BenchConfig) -> list[Measurement]:
     settings = [tuple(int(x) for x in s.split(":")) for s in config.settings.split(",")]
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         store = Path(tmp) / "model_store"
-        store.mkdir()
-        if SHIPPED_MODEL.exists():
-            build_archive(ArchiveConfig(export_dir=store))
-        elif COMMITTED_MAR.exists():
-            shutil.copy(COMMITTED_MAR, store / "mnist.mar")
-        else:
-            raise SystemExit("error: no model: train one, or run `make archive` first")
+        try:
+            stock_model_store(store)
+        except FileNotFoundError as error:
+            raise SystemExit(f"error: {error}; train a model or run `make archive` first") from None
         server = TorchServe(
             inference_port=free_port(),
             management_port=free_port(),

@@ -27,6 +27,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 FIXED_CREATED_ON = "01/01/1980 00:00:00"  # MANIFEST createdOn, in the archiver's own format
 PACKAGE_FILES = ("__init__.py", "preprocess.py")  # what the worker needs from handler/
+COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 
 
 @dataclass
@@ -73,6 +74,22 @@ def build_archive(config: ArchiveConfig) -> Path:
             raise RuntimeError(f"torch-model-archiver failed:\n{result.stderr or result.stdout}")
         _rewrite_deterministically(Path(tmp) / f"{config.model_name}.mar", output)
     return output
+
+
+def stock_model_store(store: Path) -> Path:
+    """Put mnist.mar into `store` for a private TorchServe (tests, benchmarks).
+
+    Built from the current sources when the shipped model exists, so what runs is this checkout's
+    handler; otherwise the committed archive is copied.
+    """
+    if Path(ArchiveConfig.model_file).is_file():
+        return build_archive(ArchiveConfig(export_dir=store))
+    if COMMITTED_MAR.is_file():
+        Path(store).mkdir(parents=True, exist_ok=True)
+        return Path(shutil.copy(COMMITTED_MAR, Path(store) / "mnist.mar"))
+    raise FileNotFoundError(
+        "nothing to serve: no training/shipped/model.pt and no model_store/mnist.mar"
+    )
 
 
 def _rewrite_deterministically(source: Path, target: Path) -> None:

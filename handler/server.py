@@ -140,6 +140,15 @@ class TorchServe:
             ).raise_for_status()
             return self._read_keys()[kind]["key"]
 
+    def renew_keys(self) -> None:
+        """Renew the inference key shortly before it expires, for clients that only read the key
+        file (the web UI, `make -s token`). Called every few seconds by the foreground loops of
+        `make serve` and `make run`; a failed renewal is reported, never fatal."""
+        try:
+            self.token("inference")
+        except (ServerError, requests.RequestException, KeyError, ValueError) as error:
+            print(f"warning: could not renew TorchServe's inference key: {error}", file=sys.stderr)
+
     def _read_keys(self) -> dict[str, Any]:
         try:
             return json.loads(self.key_file.read_text())
@@ -377,7 +386,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"Keys in {server.key_file}; inference key: `make -s token`. Ctrl-C stops it."
             )
             while server.is_running():
-                time.sleep(1)
+                server.renew_keys()
+                time.sleep(5)
             print("TorchServe exited on its own; see the logs.", file=sys.stderr)
             return 1
         finally:

@@ -9,21 +9,19 @@ stopped, even when tests fail; the stop must leave no process of its group behin
 from __future__ import annotations
 
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
 
-from handler.archive import ArchiveConfig, build_archive
+from handler.archive import stock_model_store
 from handler.server import TorchServe, free_port, process_group_alive
 
 __all__ = ["free_port"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_MODEL = REPO_ROOT / "training" / "shipped" / "model.pt"
-COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 
 
 def png(image: Image.Image) -> bytes:
@@ -54,13 +52,10 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]
     """A started TorchServe serving model mnist 1.0, built from the current sources."""
     root = tmp_path_factory.mktemp("torchserve")
     store = root / "model_store"
-    store.mkdir()
-    if SHIPPED_MODEL.exists():
-        build_archive(ArchiveConfig(export_dir=store))
-    elif COMMITTED_MAR.exists():
-        shutil.copy(COMMITTED_MAR, store / "mnist.mar")
-    else:
-        pytest.skip("nothing to serve: no training/shipped/model.pt, no model_store/mnist.mar")
+    try:
+        stock_model_store(store)
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
     server = TorchServe(
         inference_port=free_port(),
         management_port=free_port(),

@@ -141,18 +141,6 @@ class Stack:
                 ui.wait()
         self.torchserve.stop()
 
-    def renew_keys(self) -> None:
-        """Renew TorchServe's inference key shortly before it expires (token_expiration_min).
-
-        TorchServe rewrites key_file.json when a key is renewed; the UI re-reads the file when its
-        cached key is rejected. The renewal needs the management API, which only this supervisor
-        uses (server side); the UI itself never talks to it.
-        """
-        try:
-            self.torchserve.token("inference")
-        except (ServerError, requests.RequestException, KeyError, ValueError) as error:
-            print(f"warning: could not renew TorchServe's inference key: {error}", file=sys.stderr)
-
     def dead_component(self) -> str | None:
         """Which server exited on its own, if any (for `make run`'s watch loop)."""
         if self._ui is not None and self._ui.poll() is not None:
@@ -219,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         while (dead := stack.dead_component()) is None:
-            stack.renew_keys()
+            stack.torchserve.renew_keys()
             time.sleep(5)
         print(f"error: {dead} exited on its own; stopping.", file=sys.stderr)
         return 1
