@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from handler.preprocess import scale_pixels
 from training.augment import AugmentConfig, augment_batch
-from training.data import load_mnist, split_train_val
+from training.data import MnistDataError, load_mnist, split_train_val
 from training.model import DigitCNN, count_parameters
 
 
@@ -321,7 +321,10 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def main() -> None:
-    train(parse_config())
+    try:
+        train(parse_config())
+    except MnistDataError as error:
+        raise SystemExit(f"error: {error}") from None
 
 
 if __name__ == "__main__":
