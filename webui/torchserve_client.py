@@ -122,10 +122,9 @@ class TorchServeClient:
         response = self._request(
             "POST",
             f"/predictions/{self.model_name}",
-            params={"preview": "true"},
             data=image,
-            # The contract's `?preview=true`, and the handler's header for raw bodies: both ask
-            # for the 28×28 preview, so either side may honour it.
+            # The handler's preview switch for raw bodies (TorchServe 0.12 drops query strings on
+            # /predictions/…, so `?preview=true` would never reach it).
             headers={"Content-Type": "application/octet-stream", "X-Preview": "true"},
         )
         status, payload = response.status_code, _json_or_none(response)

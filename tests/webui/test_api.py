@@ -19,7 +19,7 @@ def test_raw_body_is_forwarded_with_preview_and_inference_key(client, fake_torch
     assert response.get_json() == fake_torchserve.prediction(3, 0.91)
     (sent,) = fake_torchserve.predictions()
     assert sent.method == "POST"
-    assert sent.path == "/predictions/mnist?preview=true"
+    assert sent.path == "/predictions/mnist"
     assert sent.headers["Authorization"] == f"Bearer {fake_torchserve.key}"
     assert sent.headers["X-Preview"] == "true"
     assert sent.body == PNG_BYTES
