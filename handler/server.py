@@ -64,7 +64,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a TCP port on 127.0.0.1 can be bound now (checked before starting servers)."""
     with socket.socket() as sock:
         try:
             sock.bind(("127.0.0.1", port))
@@ -244,7 +245,7 @@ class TorchServe:
                 )
         for name in ("inference_port", "management_port", "metrics_port"):
             port = getattr(self.config, name)
-            if not _port_is_free(port):
+            if not port_is_free(port):
                 raise ServerError(
                     f"Port {port} ({name}) on 127.0.0.1 is busy: is TorchServe already running? "
                     "Stop it, or choose other ports."

@@ -13,7 +13,6 @@ import argparse
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from handler.server import ServerError, TorchServe
+from handler.server import ServerError, TorchServe, port_is_free
 from webui.config import REPO_ROOT
 
 
@@ -39,15 +38,6 @@ class StackConfig:
 
 
 HOST = "127.0.0.1"  # both servers listen on loopback only
-
-
-def _port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return False
-        return True
 
 
 class Stack:
@@ -80,7 +70,7 @@ class Stack:
         """Start the UI, then TorchServe; return when both answer. Stops both on failure."""
         for name in ("ui_port", "inference_port", "management_port", "metrics_port"):
             port = getattr(self.config, name)
-            if not _port_is_free(port):
+            if not port_is_free(port):
                 flag = "--" + name.replace("_", "-")
                 raise ServerError(
                     f"Port {port} on {HOST} is busy (is `make run` already running?): "
