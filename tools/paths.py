@@ -1,0 +1,34 @@
+"""Paths, names and ports the host-side tools agree on, defined once.
+
+The web UI (its own image) and the handler (inside the .mar) keep their own defaults; everything
+that runs on the host (tools/, bench/, tests/) takes them from here.
+"""
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The model as TorchServe knows it: /predictions/<MODEL_NAME>, /models/<MODEL_NAME>/<MODEL_VERSION>.
+MODEL_NAME = "mnist"
+MODEL_VERSION = "1.0"
+
+# What ships: the TorchScript model and its report, and the archive built from them.
+SHIPPED_DIR = REPO_ROOT / "training" / "shipped"
+SHIPPED_MODEL = SHIPPED_DIR / "model.pt"
+SHIPPED_REPORT = SHIPPED_DIR / "report.json"
+MODEL_STORE = REPO_ROOT / "model_store"
+SHIPPED_MAR = MODEL_STORE / f"{MODEL_NAME}.mar"
+SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"
+HANDLER_DIR = REPO_ROOT / "handler"
+
+# Run state of `make serve` / `make run`: TorchServe's working directory holds its key file.
+RUN_DIR = REPO_ROOT / ".run"
+TORCHSERVE_WORKDIR = RUN_DIR / "torchserve"
+KEY_FILE = TORCHSERVE_WORKDIR / "key_file.json"  # TorchServe writes it into its working directory
+
+# Everything listens on loopback only; these are the defaults, every tool takes other ports.
+HOST = "127.0.0.1"
+INFERENCE_PORT = 8080
+MANAGEMENT_PORT = 8081
+METRICS_PORT = 8082
+UI_PORT = 5000
