@@ -58,13 +58,13 @@ bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validati
 # ---- serving -----------------------------------------------------------------------------------
 
 archive: $(STAMP)  ## pack the shipped model and handler into model_store/mnist.mar
-	$(PY) -m handler.archive
+	$(PY) -m tools.archive
 
 serve: setup  ## run TorchServe in the foreground with serve_config/ and model_store/mnist.mar
-	$(PY) -m handler.server
+	$(PY) -m tools.torchserve
 
 token: $(STAMP)  ## print the inference token of the running TorchServe
-	@$(PY) -m handler.server --print-token
+	@$(PY) -m tools.torchserve --print-token
 
 bench-serve: setup  ## TorchServe latency/throughput for several worker and batch settings (own server)
 	$(PY) -m bench.serve_latency
@@ -73,7 +73,7 @@ webui: $(STAMP)  ## run the web UI alone against an already running TorchServe
 	$(PY) -m webui
 
 run: setup  ## start TorchServe and the web UI at http://127.0.0.1:5000 (Ctrl-C stops both)
-	$(PY) -m webui.stack
+	$(PY) -m tools.stack
 
 # ---- quality -----------------------------------------------------------------------------------
 
@@ -85,8 +85,8 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test-fast: $(STAMP)  ## unit tests only (no servers, no browser)
-	$(PY) -m pytest -m "not integration and not browser"
+test-fast: $(STAMP)  ## the unit tier: no servers, no network, no browser (under a minute)
+	$(PY) -m pytest tests/unit
 
 test: setup setup-chromium lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."

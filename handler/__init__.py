@@ -1,1 +1,1 @@
-"""TorchServe side of the project: the custom handler, its preprocessing and the server launcher."""
+"""The TorchServe handler: exactly the Python packed into model_store/mnist.mar."""

@@ -1,27 +1,39 @@
-"""Fixtures shared by every component's tests: free ports and one real TorchServe per session.
+"""Fixtures every tier shares, and the tiers themselves.
 
-`torchserve` serves an archive built from the current sources (training/shipped/model.pt, the
-handler, serve_config/) in a temporary model store and working directory, on free ports, with the
-project's config. It starts once per test session, only when a test asks for it, and is always
-stopped, even when tests fail; the stop must leave no process of its group behind.
+The folder a test sits in is its tier, and marks it: tests/unit (no servers, no network, no
+browser: `make test-fast`), tests/integration (real TorchServe, real WSGI servers, real processes
+on free ports) and tests/browser (real headless Chromium).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
+from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 
-from handler.archive import stock_model_store
-from handler.server import TorchServe, free_port, process_group_alive
+from handler.preprocess import preprocess, scale_pixels
+from tools import paths
+from webui import create_app
+from webui.config import WebUIConfig
 
-__all__ = ["free_port"]
+TIERS = ("unit", "integration", "browser")
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_MODEL = REPO_ROOT / "training" / "shipped" / "model.pt"
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, taken from the folder under tests/ it sits in."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        tier = item.path.relative_to(tests_dir).parts[0]
+        if tier not in TIERS:
+            raise pytest.UsageError(f"{item.path}: tests live in tests/{{{','.join(TIERS)}}}/")
+        item.add_marker(tier)
 
 
 def png(image: Image.Image) -> bytes:
@@ -48,25 +60,37 @@ def images() -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="session")
-def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]:
-    """A started TorchServe serving model mnist 1.0, built from the current sources."""
-    root = tmp_path_factory.mktemp("torchserve")
-    store = root / "model_store"
-    try:
-        stock_model_store(store)
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
-    server = TorchServe(
-        inference_port=free_port(),
-        management_port=free_port(),
-        metrics_port=free_port(),
-        workdir=root / "work",
-        model_store=store,
-    )
-    server.start(timeout=180)
-    pgid = server.process_group
-    try:
-        yield server
-    finally:
-        server.stop()
-    assert pgid is not None and not process_group_alive(pgid), "TorchServe left processes behind"
+def model_dir(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]) -> Path:
+    """A tiny template-matching model, laid out like an unpacked .mar (model.pt, index_to_name).
+
+    Each class is scored by correlation with a template: class 1's is the preprocessed "one"
+    image, class 7's the preprocessed "seven". So the right answer depends on the image, and a
+    mix-up inside a batch shows as a wrong digit.
+    """
+    weights = torch.zeros(10, 28 * 28)
+    for digit, name in ((1, "one"), (7, "seven")):
+        template = scale_pixels(preprocess(images[name]).astype(np.float32)).reshape(-1)
+        weights[digit] = torch.from_numpy(template - template.mean()) / 100.0
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
+    with torch.no_grad():
+        model[1].weight.copy_(weights)
+        model[1].bias.copy_(torch.linspace(0.0, 0.9, 10))  # distinct, so top-3 order is defined
+    path = tmp_path_factory.mktemp("model")
+    torch.jit.script(model).save(str(path / "model.pt"))
+    shutil.copy(paths.SERVE_CONFIG_DIR / "index_to_name.json", path)
+    return path
+
+
+# ---- the web UI: each tier's conftest says which TorchServe `config` points at ------------------
+
+
+@pytest.fixture
+def app(config: WebUIConfig) -> Flask:
+    app = create_app(config)
+    app.config["TESTING"] = True
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -4,12 +4,14 @@
 - multipart form upload (any field name; `image` preferred),
 - a raw image body (Content-Type image/* or application/octet-stream), as the page's canvas sends,
 - JSON `{"image": "<data URL or base64>"}`, as scripts often do.
+
+JSON is forwarded to TorchServe unchanged: the handler holds the project's one base64 decoder, so
+base64 wrapped at 76 columns, plain base64 and data URLs mean the same here as at TorchServe.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+from dataclasses import dataclass
 
 from flask import Blueprint, Request, current_app, jsonify, request
 
@@ -19,39 +21,39 @@ from webui.model_card import read_model_card
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
-def _decode_base64_image(text: str) -> bytes:
-    # A data URL is "data:image/png;base64,<payload>"; plain base64 is accepted too.
-    if text.startswith("data:"):
-        header, _, text = text.partition(",")
-        if ";base64" not in header:
-            raise ApiError(400, "bad_image", "Only base64 data URLs are accepted.")
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise ApiError(400, "bad_image", "The image is not valid base64.") from None
+@dataclass(frozen=True)
+class Upload:
+    body: bytes  # what TorchServe receives
+    content_type: str  # how the handler reads it: image bytes, or JSON with base64
 
 
-def read_image(req: Request) -> bytes:
-    """The image bytes of a request, whichever of the three ways it came."""
+def read_upload(req: Request) -> Upload:
+    """The request's image, whichever of the three ways it came, as TorchServe should get it."""
     if req.files:
         upload = req.files.get("image") or next(iter(req.files.values()))
-        data = upload.read()
-    elif req.is_json:
+        return _checked(Upload(upload.read(), "application/octet-stream"))
+    if req.is_json:
         payload = req.get_json(silent=True)
+        # One image only: the handler would answer a list for "images", which is not this API.
         if not isinstance(payload, dict) or not isinstance(payload.get("image"), str):
             raise ApiError(400, "bad_request", 'Send JSON like {"image": "<data URL or base64>"}.')
-        data = _decode_base64_image(payload["image"].strip())
-    else:
-        data = req.get_data(cache=False)
-    if not data:
+        if "images" in payload:
+            raise ApiError(400, "bad_request", "Send one image per request.")
+        return _checked(Upload(req.get_data(), "application/json"))
+    return _checked(Upload(req.get_data(cache=False), "application/octet-stream"))
+
+
+def _checked(upload: Upload) -> Upload:
+    if not upload.body:
         raise ApiError(400, "no_image", "No image was sent.")
-    return data
+    return upload
 
 
 @bp.post("/predict")
 def predict():
-    image = read_image(request)
-    return jsonify(current_app.extensions["torchserve"].predict(image))
+    upload = read_upload(request)
+    torchserve = current_app.extensions["torchserve"]
+    return jsonify(torchserve.predict(upload.body, upload.content_type))
 
 
 @bp.get("/model")

@@ -1,7 +1,8 @@
 """The web UI's configuration: one dataclass, read from environment variables.
 
-Every field has a default that works for `make run` from the repository root, so the UI needs no
-configuration at all on a developer machine.
+Every field has a default that works for `make webui` from the repository root (the paths are
+relative to the working directory), so the UI needs no configuration on a developer machine. The UI
+is its own image: it imports nothing else from this repository, and its defaults are its own.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "WEBUI_"
 
 
@@ -23,9 +23,9 @@ class WebUIConfig:
     # Version packed into model_store/mnist.mar (docs/architecture.md); shown on the model card.
     model_version: str = "1.0"
     # TorchServe writes key_file.json into its working directory; the inference key is read from it.
-    key_file: Path = REPO_ROOT / ".run" / "torchserve" / "key_file.json"
+    key_file: Path = Path(".run/torchserve/key_file.json")
     # Model card shown on the page (written by training next to the shipped model).
-    model_report: Path = REPO_ROOT / "training" / "shipped" / "report.json"
+    model_report: Path = Path("training/shipped/report.json")
     # Seconds to open a TCP connection to TorchServe. Small, so "server down" is reported in ~1 s.
     connect_timeout: float = 1.0
     # Seconds to wait for TorchServe's answer once connected (a prediction takes milliseconds).

@@ -117,15 +117,17 @@ class TorchServeClient:
         )
         raise ApiError(503, UNAVAILABLE, "The model server rejected the web UI's key.")
 
-    def predict(self, image: bytes) -> dict[str, Any]:
-        """One image in, the contract's JSON out (digit, confidence, top3, preview)."""
+    def predict(
+        self, body: bytes, content_type: str = "application/octet-stream"
+    ) -> dict[str, Any]:
+        """One image (raw bytes, or JSON with base64) in, the contract's JSON out."""
         response = self._request(
             "POST",
             f"/predictions/{self.model_name}",
-            data=image,
-            # The handler's preview switch for raw bodies (TorchServe 0.12 drops query strings on
+            data=body,
+            # The handler's preview switch (TorchServe 0.12 drops query strings on
             # /predictions/…, so `?preview=true` would never reach it).
-            headers={"Content-Type": "application/octet-stream", "X-Preview": "true"},
+            headers={"Content-Type": content_type, "X-Preview": "true"},
         )
         status, payload = response.status_code, _json_or_none(response)
         if status == 200 and isinstance(payload, dict) and "digit" in payload:

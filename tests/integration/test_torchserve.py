@@ -17,11 +17,9 @@ import pytest
 import requests
 from PIL import Image
 
-from handler.archive import ArchiveConfig, build_archive
-from handler.server import TorchServe
-from tests.conftest import SHIPPED_MODEL
-
-pytestmark = pytest.mark.integration
+from tools.archive import ArchiveConfig, build_archive
+from tools.paths import SHIPPED_MODEL
+from tools.torchserve import TorchServe
 
 CUSTOM_METRICS = (
     "PreprocessTime",

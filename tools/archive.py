@@ -1,51 +1,63 @@
 """Pack the shipped model and the handler into model_store/mnist.mar, byte for byte reproducibly.
 
-torch-model-archiver lays the archive out flat: the serialized model, the handler file and
-model-config.yaml at the root, plus the *contents* of each --extra-files directory. TorchServe
-unpacks it into model_dir and puts model_dir on the worker's sys.path, so a staged `handler/`
-folder (its __init__.py and preprocess.py only) keeps `import handler.preprocess` working inside
-the worker exactly as in the repository.
+The archive's Python is exactly `handler/*.py`, as the package `handler/`. torch-model-archiver lays
+an archive out flat: the serialized model, a copy of the handler file and model-config.yaml at the
+root, plus the *contents* of each --extra-files directory. TorchServe unpacks it into model_dir and
+puts model_dir on the worker's sys.path, so the staged `handler/` folder imports inside the worker
+exactly as in the repository. The rewrite below drops the archiver's root copy of the handler file
+and names the entry point `handler.mnist_handler` in MANIFEST.json instead, which TorchServe
+imports as a module: one copy of each file, under one name.
 
 The archiver stamps the current time into every zip entry and into MANIFEST.json's createdOn; the
-archive is then rewritten with sorted entries, a fixed timestamp and a fixed createdOn, so the
-same inputs always give the same bytes (and the same checksum).
+rewrite also sorts the entries and fixes timestamps and createdOn, so the same inputs always give
+the same bytes (and the same checksum).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+from tools import paths
+from tools.cli import parse_config
+
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 FIXED_CREATED_ON = "01/01/1980 00:00:00"  # MANIFEST createdOn, in the archiver's own format
-PACKAGE_FILES = ("__init__.py", "preprocess.py")  # what the worker needs from handler/
-COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
+ENTRY_FILE = "mnist_handler.py"  # the module of handler/ that TorchServe calls
 
 
 @dataclass
 class ArchiveConfig:
-    model_file: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model
-    handler_file: Path = REPO_ROOT / "handler" / "mnist_handler.py"  # TorchServe handler
-    package_dir: Path = REPO_ROOT / "handler"  # its __init__.py and preprocess.py are packed
-    model_config: Path = REPO_ROOT / "serve_config" / "model-config.yaml"  # workers, batching
-    index_to_name: Path = REPO_ROOT / "serve_config" / "index_to_name.json"  # class labels
-    export_dir: Path = REPO_ROOT / "model_store"  # where the .mar goes
-    model_name: str = "mnist"  # name in the inference URL: /predictions/<model_name>
-    version: str = "1.0"  # model version (management API: /models/mnist/<version>)
+    model_file: Path = paths.SHIPPED_MODEL  # TorchScript model
+    handler_dir: Path = paths.HANDLER_DIR  # every *.py in it is packed, as the package handler/
+    model_config: Path = paths.SERVE_CONFIG_DIR / "model-config.yaml"  # workers, batching
+    index_to_name: Path = paths.SERVE_CONFIG_DIR / "index_to_name.json"  # class labels
+    export_dir: Path = paths.MODEL_STORE  # where the .mar goes
+    model_name: str = paths.MODEL_NAME  # name in the inference URL: /predictions/<model_name>
+    version: str = paths.MODEL_VERSION  # model version (management API: /models/<name>/<version>)
     output_name: str = ""  # file name in export_dir; empty: <model_name>.mar
+
+
+def handler_files(handler_dir: Path = paths.HANDLER_DIR) -> list[Path]:
+    """The Python files that make up the handler package: all of `handler/*.py`."""
+    return sorted(Path(handler_dir).glob("*.py"))
 
 
 def build_archive(config: ArchiveConfig) -> Path:
     """Run torch-model-archiver, then rewrite its output deterministically; return the path."""
-    for path in (config.model_file, config.handler_file, config.model_config, config.index_to_name):
+    handler_dir = Path(config.handler_dir)
+    for path in (
+        config.model_file,
+        handler_dir / ENTRY_FILE,
+        config.model_config,
+        config.index_to_name,
+    ):
         if not Path(path).is_file():
             hint = " (train or fetch the shipped model first)" if path == config.model_file else ""
             raise FileNotFoundError(f"{path} does not exist{hint}.")
@@ -54,8 +66,8 @@ def build_archive(config: ArchiveConfig) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp) / "extra"
         (staging / "handler").mkdir(parents=True)
-        for name in PACKAGE_FILES:
-            shutil.copyfile(Path(config.package_dir) / name, staging / "handler" / name)
+        for path in handler_files(handler_dir):
+            shutil.copyfile(path, staging / "handler" / path.name)
         shutil.copyfile(config.index_to_name, staging / "index_to_name.json")
         archiver = Path(sys.executable).parent / "torch-model-archiver"
         command = [
@@ -63,7 +75,7 @@ def build_archive(config: ArchiveConfig) -> Path:
             *("--model-name", config.model_name),
             *("--version", config.version),
             *("--serialized-file", str(config.model_file)),
-            *("--handler", str(config.handler_file)),
+            *("--handler", str(handler_dir / ENTRY_FILE)),
             *("--extra-files", str(staging)),
             *("--config-file", str(config.model_config)),
             *("--export-path", tmp),
@@ -82,24 +94,28 @@ def stock_model_store(store: Path) -> Path:
     Built from the current sources when the shipped model exists, so what runs is this checkout's
     handler; otherwise the committed archive is copied.
     """
-    if Path(ArchiveConfig.model_file).is_file():
+    if paths.SHIPPED_MODEL.is_file():
         return build_archive(ArchiveConfig(export_dir=store))
-    if COMMITTED_MAR.is_file():
+    if paths.SHIPPED_MAR.is_file():
         Path(store).mkdir(parents=True, exist_ok=True)
-        return Path(shutil.copy(COMMITTED_MAR, Path(store) / "mnist.mar"))
+        return Path(shutil.copy(paths.SHIPPED_MAR, Path(store) / paths.SHIPPED_MAR.name))
     raise FileNotFoundError(
         "nothing to serve: no training/shipped/model.pt and no model_store/mnist.mar"
     )
 
 
 def _rewrite_deterministically(source: Path, target: Path) -> None:
-    """Same entries, sorted, with fixed timestamps, permissions and createdOn."""
+    """Same entries, sorted, with fixed timestamps, permissions and createdOn; the entry point is
+    the module handler.mnist_handler, so the archiver's root copy of its file goes."""
     with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w") as rewritten:
         for name in sorted(original.namelist()):
+            if name == ENTRY_FILE:
+                continue
             data = original.read(name)
             if name == "MAR-INF/MANIFEST.json":
                 manifest = json.loads(data)
                 manifest["createdOn"] = FIXED_CREATED_ON
+                manifest["model"]["handler"] = "handler." + ENTRY_FILE.removesuffix(".py")
                 data = (json.dumps(manifest, indent=2) + "\n").encode()
             entry = zipfile.ZipInfo(name, date_time=FIXED_TIME)
             entry.compress_type = zipfile.ZIP_DEFLATED
@@ -108,27 +124,7 @@ def _rewrite_deterministically(source: Path, target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    help_text = {
-        "model_file": "TorchScript model to serve",
-        "handler_file": "TorchServe handler module",
-        "package_dir": "package whose __init__.py and preprocess.py the handler imports",
-        "model_config": "model-config.yaml (workers, batching, handler limits)",
-        "index_to_name": "class index → label map",
-        "export_dir": "folder the .mar is written to",
-        "model_name": "model name",
-        "version": "model version",
-        "output_name": "archive file name (default: <model-name>.mar)",
-    }
-    for field in fields(ArchiveConfig):
-        default = getattr(ArchiveConfig, field.name)
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=type(default),
-            default=default,
-            help=f"{help_text[field.name]} (default: {default or 'see above'})",
-        )
-    config = ArchiveConfig(**vars(parser.parse_args(argv)))
+    config = parse_config(ArchiveConfig, argv)
     try:
         output = build_archive(config)
     except (FileNotFoundError, RuntimeError) as error:

@@ -16,8 +16,6 @@ import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
 
-pytestmark = [pytest.mark.integration, pytest.mark.browser]
-
 ANSWER_TIMEOUT_MS = 15_000  # generous: CPU is shared with other work on small machines
 
 # Strokes in canvas fractions (0..1): how a person draws these digits.

@@ -24,7 +24,6 @@ def smoke_config(out_dir, **overrides) -> TrainConfig:
     return TrainConfig(**{**cfg, **overrides})
 
 
-@pytest.mark.slow
 def test_smoke_training_loss_falls_and_interrupt_resume_work(mnist, tmp_path, monkeypatch):
     """3 epochs on 3k images: loss falls; Ctrl-C in epoch 2 keeps best/last; resume finishes."""
     real_augment = train_module.augment_batch

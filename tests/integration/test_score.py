@@ -1,4 +1,4 @@
-"""handler.score: a folder of files → one CSV row each, bad files recorded, not fatal."""
+"""tools.score: a folder of files → one CSV row each, bad files recorded, not fatal."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from handler.score import main
-from tests.conftest import free_port
+from tools.score import main
+from tools.torchserve import free_port
 
 
 @pytest.fixture
@@ -27,7 +27,6 @@ def read_rows(path: Path) -> dict[str, dict[str, str]]:
         return {Path(row["path"]).stem: row for row in csv.DictReader(f)}
 
 
-@pytest.mark.integration
 def test_scores_a_folder_through_torchserve(torchserve, folder, tmp_path, capsys):
     out = tmp_path / "predictions.csv"
     args = [str(folder), "--out", str(out), "--url", torchserve.inference_url]

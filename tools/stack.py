@@ -1,43 +1,43 @@
 """`make run`: TorchServe and the web UI together on 127.0.0.1, stopped together.
 
-    python -m webui.stack            # http://127.0.0.1:5000, Ctrl-C stops both
+    python -m tools.stack            # http://127.0.0.1:5000, Ctrl-C stops both
 
-TorchServe is started through `handler.server.TorchServe` (project config, own process group), the
+TorchServe is started through `tools.torchserve.TorchServe` (project config, own process group), the
 UI as `python -m webui` under waitress in its own process group, so one Ctrl-C or SIGTERM here stops
 both and leaves no orphans. The browser tests use `Stack` the same way, on free ports.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
 import requests
 
-from handler.server import ServerError, TorchServe, port_is_free
-from webui.config import REPO_ROOT
+from tools import paths
+from tools.cli import parse_config
+from tools.torchserve import ServerError, TorchServe, port_is_free
 
 
 @dataclass
 class StackConfig:
-    ui_port: int = 5000  # the page and /api on http://127.0.0.1:<ui_port>
+    ui_port: int = paths.UI_PORT  # the page and /api on http://127.0.0.1:<ui_port>
     ui_threads: int = 4  # waitress worker threads
-    inference_port: int = 8080  # TorchServe inference API (the UI's upstream)
-    management_port: int = 8081  # TorchServe management API (never reachable through the UI)
-    metrics_port: int = 8082  # TorchServe Prometheus metrics
-    run_dir: Path = REPO_ROOT / ".run"  # run state: torchserve/ (keys, logs) and webui.log
-    model_store: Path = REPO_ROOT / "model_store"  # holds mnist.mar
+    inference_port: int = paths.INFERENCE_PORT  # TorchServe inference API (the UI's upstream)
+    management_port: int = paths.MANAGEMENT_PORT  # TorchServe management API (not via the UI)
+    metrics_port: int = paths.METRICS_PORT  # TorchServe Prometheus metrics
+    run_dir: Path = paths.RUN_DIR  # run state: torchserve/ (keys, logs) and webui.log
+    model_store: Path = paths.MODEL_STORE  # holds mnist.mar
     timeout: float = 180.0  # seconds to wait for each server to be ready
 
 
-HOST = "127.0.0.1"  # both servers listen on loopback only
+HOST = paths.HOST  # both servers listen on loopback only
 
 
 class Stack:
@@ -89,6 +89,7 @@ class Stack:
             **os.environ,
             "WEBUI_TORCHSERVE_URL": self.torchserve.inference_url,
             "WEBUI_KEY_FILE": str(self.torchserve.key_file),
+            "WEBUI_MODEL_REPORT": str(paths.SHIPPED_REPORT),
         }
         command = [sys.executable, "-m", "webui"]
         command += ["--port", str(self.config.ui_port), "--threads", str(self.config.ui_threads)]
@@ -96,7 +97,7 @@ class Stack:
         with open(self.ui_log, "wb") as log:
             self._ui = subprocess.Popen(
                 command,
-                cwd=REPO_ROOT,
+                cwd=paths.REPO_ROOT,
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -145,29 +146,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def parse_args(argv: list[str] | None = None) -> StackConfig:
-    help_text = {
-        "ui_port": "web UI port",
-        "ui_threads": "web UI (waitress) threads",
-        "inference_port": "TorchServe inference API port",
-        "management_port": "TorchServe management API port",
-        "metrics_port": "TorchServe metrics port",
-        "run_dir": "run state folder (TorchServe keys and logs, webui.log)",
-        "model_store": "folder holding mnist.mar",
-        "timeout": "seconds to wait for each server at start-up",
-    }
-    parser = argparse.ArgumentParser(
-        prog="python -m webui.stack",
-        description="Start TorchServe and the web UI on 127.0.0.1; Ctrl-C stops both.",
+    return parse_config(
+        StackConfig, argv, "Start TorchServe and the web UI on 127.0.0.1; Ctrl-C stops both."
     )
-    for field in fields(StackConfig):
-        default = getattr(StackConfig, field.name)
-        parser.add_argument(
-            "--" + field.name.replace("_", "-"),
-            type=type(default),
-            default=default,
-            help=f"{help_text[field.name]} (default: {default})",
-        )
-    return StackConfig(**vars(parser.parse_args(argv)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""webui.stack: the `make run` launcher (busy ports, the real waitress server, clean stops)."""
+"""tools.stack: the `make run` launcher (busy ports, the real waitress server, clean stops)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ import psutil
 import pytest
 import requests
 
-from handler.server import ServerError, free_port
-from webui.config import REPO_ROOT
-from webui.stack import Stack, StackConfig, parse_args
+from tools import paths
+from tools.stack import Stack, StackConfig, parse_args
+from tools.torchserve import ServerError, free_port
 
 
 def test_parse_args_defaults_match_make_run():
@@ -53,7 +53,6 @@ def _stack_on_fake(tmp_path: Path, fake) -> Stack:
     return stack
 
 
-@pytest.mark.integration
 def test_real_waitress_server_proxies_and_stops_without_orphans(tmp_path, fake_torchserve):
     stack = _stack_on_fake(tmp_path, fake_torchserve)
     try:
@@ -78,7 +77,6 @@ def test_real_waitress_server_proxies_and_stops_without_orphans(tmp_path, fake_t
         requests.get(stack.url, timeout=2)
 
 
-@pytest.mark.integration
 def test_webui_cli_reports_a_busy_port_in_one_line():
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -86,7 +84,7 @@ def test_webui_cli_reports_a_busy_port_in_one_line():
         port = busy.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "webui", "--port", str(port)],
-            cwd=REPO_ROOT,
+            cwd=paths.REPO_ROOT,
             capture_output=True,
             text=True,
             timeout=60,
@@ -96,18 +94,16 @@ def test_webui_cli_reports_a_busy_port_in_one_line():
     assert f"127.0.0.1:{port}" in result.stderr
 
 
-@pytest.mark.integration
-@pytest.mark.slow
 def test_make_run_starts_both_and_sigterm_stops_both(tmp_path):
-    if not (REPO_ROOT / "model_store" / "mnist.mar").exists():
+    if not paths.SHIPPED_MAR.exists():
         pytest.skip("model_store/mnist.mar is not built yet (make archive)")
     ui_port = free_port()
-    command = [sys.executable, "-m", "webui.stack", "--ui-port", str(ui_port)]
+    command = [sys.executable, "-m", "tools.stack", "--ui-port", str(ui_port)]
     for flag in ("--inference-port", "--management-port", "--metrics-port"):
         command += [flag, str(free_port())]
     command += ["--run-dir", str(tmp_path)]
     process = subprocess.Popen(
-        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command, cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
     try:
         output = []

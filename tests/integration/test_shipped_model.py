@@ -5,13 +5,12 @@ import json
 import pytest
 import torch
 
-from tests.training.conftest import REPO
+from tools.paths import SHIPPED_DIR
 from training.report import predict
 
-SHIPPED = REPO / "training" / "shipped"
+SHIPPED = SHIPPED_DIR
 
 
-@pytest.mark.slow
 def test_shipped_model_scores_at_least_99_6_percent_on_mnist_test(mnist):
     model = torch.jit.load(str(SHIPPED / "model.pt")).eval()
     accuracy = (predict(model, mnist.test_images) == mnist.test_labels).float().mean().item()

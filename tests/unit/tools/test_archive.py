@@ -1,4 +1,4 @@
-"""handler.archive: the .mar holds what the worker needs and is byte-for-byte reproducible."""
+"""tools.archive: the .mar holds what the worker needs and is byte-for-byte reproducible."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from handler import archive
-from handler.archive import ArchiveConfig, build_archive
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tools import archive
+from tools.archive import ArchiveConfig, build_archive
+from tools.paths import HANDLER_DIR, SHIPPED_MAR, SHIPPED_MODEL
 
 
 @pytest.fixture
@@ -27,28 +26,37 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def test_layout_keeps_handler_preprocess_importable(config):
+def python_files(mar: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(mar) as z:
+        return {name: z.read(name) for name in z.namelist() if name.endswith(".py")}
+
+
+def test_the_archive_python_is_exactly_the_handler_folder(config):
+    """Every handler/*.py, byte for byte, as the package handler/; no other Python at all."""
     mar = build_archive(config)
+    folder = {f"handler/{path.name}": path.read_bytes() for path in HANDLER_DIR.glob("*.py")}
+    assert python_files(mar) == folder
     with zipfile.ZipFile(mar) as z:
         names = sorted(z.namelist())
         manifest = json.loads(z.read("MAR-INF/MANIFEST.json"))
-        assert z.read("handler/preprocess.py") == (REPO_ROOT / "handler/preprocess.py").read_bytes()
-    assert names == [
+    assert [name for name in names if not name.endswith(".py")] == [
         "MAR-INF/MANIFEST.json",
-        "handler/__init__.py",
-        "handler/preprocess.py",
         "index_to_name.json",
-        "mnist_handler.py",
         "model-config.yaml",
         "model.pt",
     ]
     assert manifest["model"] == {
         "modelName": "mnist",
         "serializedFile": "model.pt",
-        "handler": "mnist_handler.py",
+        "handler": "handler.mnist_handler",  # imported as a module of the packed package
         "modelVersion": "1.0",
         "configFile": "model-config.yaml",
     }
+
+
+def test_the_committed_archive_python_is_exactly_the_handler_folder():
+    folder = {f"handler/{path.name}": path.read_bytes() for path in HANDLER_DIR.glob("*.py")}
+    assert python_files(SHIPPED_MAR) == folder, "model_store/mnist.mar is stale: make archive"
 
 
 def test_same_inputs_give_identical_bytes(config, tmp_path):
@@ -93,8 +101,7 @@ def test_cli_overwrites_and_reports(config, capsys):
 
 def test_committed_archive_matches_the_sources(tmp_path):
     """model_store/mnist.mar must be rebuilt (`make archive`) whenever its inputs change."""
-    shipped = REPO_ROOT / "training" / "shipped" / "model.pt"
-    committed = REPO_ROOT / "model_store" / "mnist.mar"
+    shipped, committed = SHIPPED_MODEL, SHIPPED_MAR
     if not shipped.exists() or not committed.exists():
         pytest.skip("no shipped model or no committed archive yet")
     rebuilt = build_archive(ArchiveConfig(export_dir=tmp_path))

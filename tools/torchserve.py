@@ -7,14 +7,12 @@
 - `start()` returns once model `mnist` has a READY worker, or fails with the log tail;
 - `stop()` ends the whole process group (Java frontend and Python workers), so nothing is orphaned.
 
-Command line: `python -m handler.server` serves until Ctrl-C or SIGTERM;
-`python -m handler.server --print-token` prints the inference key of the running server.
+Command line: `python -m tools.torchserve` serves until Ctrl-C or SIGTERM;
+`python -m tools.torchserve --print-token` prints the inference key of the running server.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import shutil
@@ -24,7 +22,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,9 +30,11 @@ from typing import Any
 import psutil
 import requests
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"
-READY_MODEL = "mnist"  # start() waits for this model's first worker
+from tools import paths
+from tools.cli import config_parser
+from tools.client import ServiceUnavailable, read_keys
+
+READY_MODEL = paths.MODEL_NAME  # start() waits for this model's first worker
 LOAD_FAILED = "Load model failed"  # TorchServe's console line when a worker cannot load a model
 RENEW_MARGIN = timedelta(seconds=30)  # renew a key this long before it expires
 
@@ -45,13 +45,13 @@ class ServerError(RuntimeError):
 
 @dataclass
 class ServerConfig:
-    inference_port: int = 8080  # POST /predictions/<model>, GET /ping
-    management_port: int = 8081  # /models, /token
-    metrics_port: int = 8082  # Prometheus /metrics (no token)
-    workdir: Path = REPO_ROOT / ".run" / "torchserve"  # cwd of TorchServe: key_file.json, logs
-    model_store: Path = REPO_ROOT / "model_store"  # folder holding the .mar files
-    models: str = "mnist=mnist.mar"  # TorchServe --models: comma-separated name=file.mar
-    config_template: Path = SERVE_CONFIG_DIR / "config.properties"  # project settings
+    inference_port: int = paths.INFERENCE_PORT  # POST /predictions/<model>, GET /ping
+    management_port: int = paths.MANAGEMENT_PORT  # /models, /token
+    metrics_port: int = paths.METRICS_PORT  # Prometheus /metrics (no token)
+    workdir: Path = paths.TORCHSERVE_WORKDIR  # cwd of TorchServe: key_file.json, logs
+    model_store: Path = paths.MODEL_STORE  # folder holding the .mar files
+    models: str = f"{paths.MODEL_NAME}={paths.SHIPPED_MAR.name}"  # comma-separated name=file.mar
+    config_template: Path = paths.SERVE_CONFIG_DIR / "config.properties"  # project settings
     grpc_inference_port: int = 0  # 0: pick a free port (gRPC cannot be disabled in 0.12)
     grpc_management_port: int = 0  # 0: pick a free port
     stop_grace_s: float = 15.0  # SIGTERM first; SIGKILL the group after this many seconds
@@ -60,7 +60,7 @@ class ServerConfig:
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((paths.HOST, 0))
         return sock.getsockname()[1]
 
 
@@ -68,7 +68,7 @@ def port_is_free(port: int) -> bool:
     """Whether a TCP port on 127.0.0.1 can be bound now (checked before starting servers)."""
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind((paths.HOST, port))
         except OSError:
             return False
         return True
@@ -102,15 +102,15 @@ class TorchServe:
 
     @property
     def inference_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.inference_port}"
+        return f"http://{paths.HOST}:{self.config.inference_port}"
 
     @property
     def management_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.management_port}"
+        return f"http://{paths.HOST}:{self.config.management_port}"
 
     @property
     def metrics_url(self) -> str:
-        return f"http://127.0.0.1:{self.config.metrics_port}"
+        return f"http://{paths.HOST}:{self.config.metrics_port}"
 
     @property
     def key_file(self) -> Path:
@@ -128,7 +128,7 @@ class TorchServe:
         key, so long-running clients never need to care about `token_expiration_min`.
         """
         with self._renewal:  # one renewal at a time: each one invalidates the previous key
-            keys = self._read_keys()
+            keys = read_keys(self.key_file)
             entry = keys[kind]
             expires = entry.get("expiration time")
             if not expires or _parse_expiry(expires) - RENEW_MARGIN > datetime.now(UTC):
@@ -139,7 +139,7 @@ class TorchServe:
                 headers={"Authorization": f"Bearer {keys['API']['key']}"},
                 timeout=10,
             ).raise_for_status()
-            return self._read_keys()[kind]["key"]
+            return read_keys(self.key_file)[kind]["key"]
 
     def renew_keys(self) -> None:
         """Renew the inference key shortly before it expires, for clients that only read the key
@@ -147,17 +147,8 @@ class TorchServe:
         `make serve` and `make run`; a failed renewal is reported, never fatal."""
         try:
             self.token("inference")
-        except (ServerError, requests.RequestException, KeyError, ValueError) as error:
+        except (ServiceUnavailable, requests.RequestException, KeyError, ValueError) as error:
             print(f"warning: could not renew TorchServe's inference key: {error}", file=sys.stderr)
-
-    def _read_keys(self) -> dict[str, Any]:
-        try:
-            return json.loads(self.key_file.read_text())
-        except FileNotFoundError:
-            raise ServerError(
-                f"TorchServe is not running: {self.key_file} does not exist (start it with "
-                "`make serve`)."
-            ) from None
 
     # ---- lifecycle -----------------------------------------------------------------------------
 
@@ -264,10 +255,12 @@ class TorchServe:
             # Properties syntax: a backslash must be doubled to reach TorchServe.
             "allowed_urls": f"file://{store}/[^/]+\\.mar".replace("\\", "\\\\"),
         }
-        lines = [f"# Written by handler.server from {cfg.config_template}; edit that file instead."]
+        lines = [
+            f"# Written by tools.torchserve from {cfg.config_template}; edit that file instead."
+        ]
         for key, value in _read_properties(cfg.config_template):
             if key == "metrics_config":
-                value = str((REPO_ROOT / value).resolve())
+                value = str((paths.REPO_ROOT / value).resolve())
             lines.append(f"{key}={overrides.pop(key, value)}")
         lines += [f"{key}={value}" for key, value in overrides.items()]
         cfg.workdir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +292,7 @@ class TorchServe:
                 headers={"Authorization": f"Bearer {self.token('management')}"},
                 timeout=2,
             )
-        except (requests.RequestException, ValueError, KeyError):
+        except (ServiceUnavailable, requests.RequestException, KeyError):
             return False  # frontend still booting, or key file half written
         if reply.status_code != 200:
             return False
@@ -342,25 +335,7 @@ def _parse_expiry(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    help_text = {
-        "inference_port": "inference API port",
-        "management_port": "management API port",
-        "metrics_port": "Prometheus metrics port",
-        "workdir": "TorchServe working directory (key_file.json, logs, config)",
-        "model_store": "folder with the .mar files",
-        "models": "models to load at start, as name=file.mar[,name=file.mar]",
-        "config_template": "project config.properties to derive the instance config from",
-    }
-    for field in fields(ServerConfig):
-        if field.name in help_text:
-            default = getattr(ServerConfig, field.name)
-            parser.add_argument(
-                "--" + field.name.replace("_", "-"),
-                type=type(default),
-                default=default,
-                help=f"{help_text[field.name]} (default: {default})",
-            )
+    parser = config_parser(ServerConfig)
     parser.add_argument("--timeout", type=float, default=180.0, help="start-up timeout, seconds")
     parser.add_argument(
         "--print-token",
@@ -396,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("Stopped TorchServe.")
         return 0
-    except (ServerError, requests.RequestException) as error:
+    except (ServerError, ServiceUnavailable, requests.RequestException) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

@@ -1,41 +1,14 @@
-"""Fixtures for the handler tests: a tiny template-matching model and a fake TorchServe context.
-
-The tiny model scores each class by correlation with a template: class 1's template is the
-preprocessed "one" image, class 7's the preprocessed "seven". So the right answer depends on the
-image, and a mix-up inside a batch shows as a wrong digit.
-"""
+"""Fixtures for the handler tests: a fake TorchServe context around the tiny model (`model_dir`)."""
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-import torch
 
 from handler.mnist_handler import MnistHandler
-from handler.preprocess import preprocess, scale_pixels
-from tests.conftest import REPO_ROOT
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]) -> Path:
-    """A directory laid out like an unpacked .mar: model.pt and index_to_name.json."""
-    weights = torch.zeros(10, 28 * 28)
-    for digit, name in ((1, "one"), (7, "seven")):
-        template = scale_pixels(preprocess(images[name]).astype(np.float32)).reshape(-1)
-        weights[digit] = torch.from_numpy(template - template.mean()) / 100.0
-    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 28, 10))
-    with torch.no_grad():
-        model[1].weight.copy_(weights)
-        model[1].bias.copy_(torch.linspace(0.0, 0.9, 10))  # distinct, so top-3 order is defined
-    path = tmp_path_factory.mktemp("model")
-    torch.jit.script(model).save(str(path / "model.pt"))
-    shutil.copy(REPO_ROOT / "serve_config" / "index_to_name.json", path)
-    return path
 
 
 @dataclass

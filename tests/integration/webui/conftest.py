@@ -1,4 +1,4 @@
-"""Fixtures for the web UI tests: a scriptable fake TorchServe and apps wired to it.
+"""Fixtures for the web UI's integration tests: a scriptable fake TorchServe, the UI wired to it.
 
 The fake is a real HTTP server on a free port of 127.0.0.1, in a thread, so the UI's client code
 (requests, pooling, timeouts, key handling) runs exactly as against TorchServe.
@@ -16,14 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
-from playwright.sync_api import Browser, Page, sync_playwright
 
-from handler.server import free_port
-from webui import create_app
-from webui.config import REPO_ROOT, WebUIConfig
-from webui.stack import Stack, StackConfig
+from webui.config import WebUIConfig
 
 # What TorchServe answers to a wrong or missing key (token authorization is on).
 INVALID_KEY = {
@@ -175,101 +169,3 @@ def config(fake_torchserve: FakeTorchServe, tmp_path: Path) -> WebUIConfig:
         read_timeout=2.0,
         max_upload_bytes=64 * 1024,
     )
-
-
-@pytest.fixture
-def app(config: WebUIConfig) -> Flask:
-    app = create_app(config)
-    app.config["TESTING"] = True
-    return app
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
-# ---- browser tests: real TorchServe + real waitress (as `make run`) + real headless Chromium ----
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SCREENSHOTS = REPO_ROOT / "artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """TorchServe with model_store/mnist.mar and the UI under waitress, on free ports."""
-    if not (REPO_ROOT / "model_store" / "mnist.mar").exists():
-        pytest.skip("model_store/mnist.mar is not built yet (make archive)")
-    config = StackConfig(
-        ui_port=free_port(),
-        inference_port=free_port(),
-        management_port=free_port(),
-        metrics_port=free_port(),
-        run_dir=tmp_path_factory.mktemp("stack"),
-    )
-    with Stack(config) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is not installed (make setup-chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@dataclass
-class WatchedPage:
-    """A page plus every console error and uncaught exception it produced."""
-
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    def screenshot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        path = SCREENSHOTS / f"{name}.png"
-        self.page.screenshot(path=path, full_page=True)
-        return path
-
-
-def open_page(browser: Browser, url: str, **context_options: object) -> WatchedPage:
-    context = browser.new_context(**context_options)
-    page = context.new_page()
-    watched = WatchedPage(page)
-    page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda exc: watched.errors.append(f"pageerror: {exc}"))
-    page.goto(url)
-    return watched
-
-
-@pytest.fixture
-def desktop(chromium: Browser, live_stack: Stack) -> Iterator[WatchedPage]:
-    watched = open_page(chromium, live_stack.url, viewport={"width": 1100, "height": 760})
-    yield watched
-    watched.page.context.close()
-
-
-@pytest.fixture
-def phone(chromium: Browser, live_stack: Stack) -> Iterator[WatchedPage]:
-    watched = open_page(
-        chromium,
-        live_stack.url,
-        viewport={"width": 390, "height": 844},
-        device_scale_factor=2,
-        is_mobile=True,
-        has_touch=True,
-    )
-    yield watched
-    watched.page.context.close()

@@ -1,0 +1,42 @@
+"""Fixtures for the web UI's unit tests: the app with no TorchServe anywhere.
+
+`upstream` replaces the UI's connection pool with one that records each attempt and fails it, so a
+unit test proves what never reaches TorchServe (and nothing here touches the network).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+
+from webui.config import WebUIConfig
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> WebUIConfig:
+    key_file = tmp_path / "key_file.json"
+    key_file.write_text(json.dumps({"inference": {"key": "inference-key"}}))
+    return WebUIConfig(
+        torchserve_url="http://torchserve.invalid:8080",
+        key_file=key_file,
+        model_report=tmp_path / "report.json",
+        max_upload_bytes=64 * 1024,
+    )
+
+
+@pytest.fixture
+def upstream(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """Every request the UI tries to send to TorchServe (each one fails as unreachable)."""
+    attempts: list[tuple[Any, ...]] = []
+
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        attempts.append(args)
+        raise requests.ConnectionError("unit tests have no TorchServe")
+
+    monkeypatch.setattr(app.extensions["torchserve"].session, "request", unreachable)
+    return attempts
