@@ -5,6 +5,8 @@ No model runs here; TorchServe does the work. Build the app with `create_app()`.
 
 from __future__ import annotations
 
+import mimetypes
+
 from flask import Flask
 
 from webui import api, health, pages
@@ -12,6 +14,10 @@ from webui.config import WebUIConfig
 from webui.errors import register_error_handlers
 from webui.security import register_security_headers
 from webui.torchserve_client import TorchServeClient
+
+
+# The page's ES modules must be served as JavaScript; some systems' MIME tables say text/plain.
+mimetypes.add_type("text/javascript", ".js")
 
 
 def create_app(config: WebUIConfig | None = None) -> Flask:

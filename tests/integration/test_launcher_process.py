@@ -62,6 +62,7 @@ def test_expired_key_is_renewed_with_the_api_key(tmp_path, store):
         assert server.token() == "renewed"
     finally:
         http.shutdown()
+        http.server_close()
     assert seen == [("/token?type=inference", "Bearer api-key")]
 
 
@@ -109,9 +110,10 @@ def test_command_line_server_stops_cleanly_on_signal(tmp_path, model_dir, sig):
         assert any("model_service_worker" in " ".join(p.cmdline()) for p in group)
         process.send_signal(sig)
         assert process.wait(timeout=60) == 0
+        assert "Stopped TorchServe." in process.stdout.read()
     finally:
         process.kill()
-    assert "Stopped TorchServe." in process.stdout.read()
+        process.stdout.close()
     assert not (tmp_path / "work" / "key_file.json").exists()
     assert not [p.pid for p in group if _alive(p)], "Java or a worker outlived the launcher"
 

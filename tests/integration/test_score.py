@@ -56,4 +56,4 @@ def test_unreachable_server_exits_non_zero(folder, tmp_path, capsys):
 def test_no_key_file_exits_non_zero(folder, tmp_path, capsys):
     args = [str(folder), "--token-file", str(tmp_path / "absent.json")]
     assert main([*args, "--out", str(tmp_path / "p.csv")]) == 2
-    assert "is TorchServe running?" in capsys.readouterr().err
+    assert "TorchServe is not running" in capsys.readouterr().err
