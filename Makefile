@@ -10,10 +10,11 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium data train export ship bench-train bench-serve archive \
-        serve token webui run test test-fast lint format clean
+        serve token webui run realistic bench-realistic bench-threshold test test-fast lint format \
+        clean
 
 help:  ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
 # ---- setup -------------------------------------------------------------------------------------
 
@@ -74,6 +75,17 @@ webui: $(STAMP)  ## run the web UI alone against an already running TorchServe
 
 run: setup  ## start TorchServe and the web UI at http://127.0.0.1:5000 (Ctrl-C stops both)
 	$(PY) -m tools.stack
+
+# ---- evaluation --------------------------------------------------------------------------------
+
+realistic: $(STAMP)  ## draw 4,500 realistic digits (not MNIST) into artifacts/realistic
+	$(PY) -m bench.realistic_digits
+
+bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and of a naive baseline
+	$(PY) -m bench.realistic_eval --baseline
+
+bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
+	$(PY) -m bench.confidence_threshold
 
 # ---- quality -----------------------------------------------------------------------------------
 

@@ -12,35 +12,36 @@ naive pipeline of public demos (greyscale, invert, resize to 28×28) on the same
 
 from __future__ import annotations
 
-import argparse
 import csv
 import io
 import json
 import sys
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import requests
 import torch
 from PIL import Image
 
 from handler.preprocess import InputError, preprocess, scale_pixels
+from tools.cli import parse_config
+from tools.client import InferenceClient, ServiceUnavailable
+from tools.paths import KEY_FILE, MODEL_NAME, REALISTIC_DIR, SHIPPED_MODEL
 
 
 @dataclass
 class Config:
     """Which set to score, and how."""
 
-    dir: Path = Path("artifacts/realistic")  # folder written by bench.realistic_digits
-    model: Path = Path("training/shipped/model.pt")  # TorchScript model for in-process scoring
-    url: str | None = None  # TorchServe inference URL: score the full HTTP chain instead
-    token_file: Path = Path(".run/torchserve/key_file.json")  # TorchServe's key_file.json
+    dir: Path = REALISTIC_DIR  # folder written by bench.realistic_digits
+    model: Path = SHIPPED_MODEL  # TorchScript model for in-process scoring
+    url: str = ""  # score through TorchServe at this URL (e.g. http://127.0.0.1:8080) instead
+    token_file: Path = KEY_FILE  # TorchServe's key_file.json (for --url)
     baseline: bool = False  # also score the naive greyscale-invert-resize pipeline
-    json: Path | None = None  # also write the results as JSON here
+    json: str = ""  # also write the results as JSON to this file
 
 
 @dataclass
@@ -108,22 +109,14 @@ def naive_digit(data: bytes) -> np.ndarray:
 
 
 def score_over_http(
-    samples: list[Sample], folder: Path, url: str, token_file: Path
+    samples: list[Sample], folder: Path, client: InferenceClient
 ) -> tuple[list[Prediction], list[float]]:
     """Predictions through TorchServe: raw bytes in, the "digit" of the JSON reply out."""
-    try:
-        token = json.loads(token_file.read_text())["inference"]["key"]
-    except (OSError, ValueError, KeyError) as error:
-        sys.exit(f"Cannot read the inference key from {token_file} ({error}); is TorchServe up?")
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
     predictions: list[Prediction] = []
     seconds = []
     for i, sample in enumerate(samples):
         start = time.perf_counter()
-        reply = session.post(
-            f"{url}/predictions/mnist", data=(folder / sample.file).read_bytes(), timeout=60
-        )
+        reply = client.post((folder / sample.file).read_bytes())
         seconds.append(time.perf_counter() - start)
         body = (
             reply.json()
@@ -186,49 +179,17 @@ def print_summary(title: str, summary: dict, seconds: list[float], samples: list
         print("  refused: " + ", ".join(f"{code} ×{n}" for code, n in summary["refused"].items()))
 
 
-def parse_args() -> Config:
-    defaults = Config()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dir", type=Path, default=defaults.dir, help="the generated set")
-    parser.add_argument(
-        "--model",
-        type=Path,
-        default=defaults.model,
-        help="TorchScript model for in-process scoring",
-    )
-    parser.add_argument(
-        "--url",
-        default=defaults.url,
-        help="TorchServe inference URL, e.g. http://127.0.0.1:8080: "
-        "score bytes → TorchServe → handler → model instead",
-    )
-    parser.add_argument(
-        "--token-file",
-        type=Path,
-        default=defaults.token_file,
-        help="TorchServe's key_file.json (for --url)",
-    )
-    parser.add_argument(
-        "--baseline",
-        action="store_true",
-        help="also score the naive greyscale-invert-resize pipeline",
-    )
-    parser.add_argument(
-        "--json",
-        type=Path,
-        default=defaults.json,
-        help="also write the results as JSON to this file",
-    )
-    return Config(**vars(parser.parse_args()))
-
-
-def main() -> None:
-    config = parse_args()
+def main(argv: Sequence[str] | None = None) -> None:
+    config = parse_config(Config, argv)
     samples = load_labels(config.dir)
     results = {}
     if config.url:
-        print(f"Scoring {len(samples)} images through {config.url}/predictions/mnist")
-        predictions, seconds = score_over_http(samples, config.dir, config.url, config.token_file)
+        print(f"Scoring {len(samples)} images through {config.url}/predictions/{MODEL_NAME}")
+        try:
+            with InferenceClient(config.url, key_file=config.token_file) as client:
+                predictions, seconds = score_over_http(samples, config.dir, client)
+        except ServiceUnavailable as error:
+            sys.exit(f"error: {error}")
         title = "Full chain (HTTP → TorchServe → handler → model), ms include the round trip"
     else:
         model = load_model(config.model)
@@ -247,8 +208,9 @@ def main() -> None:
         )
 
     if config.json:
-        config.json.parent.mkdir(parents=True, exist_ok=True)
-        config.json.write_text(json.dumps(results, indent=2) + "\n")
+        path = Path(config.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

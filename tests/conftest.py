@@ -7,6 +7,7 @@ on free ports) and tests/browser (real headless Chromium).
 
 from __future__ import annotations
 
+import csv
 import io
 import shutil
 from pathlib import Path
@@ -18,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 
+from bench.realistic_digits import render_sample
 from handler.preprocess import preprocess, scale_pixels
 from tools import paths
 from webui import create_app
@@ -79,6 +81,27 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]
     torch.jit.script(model).save(str(path / "model.pt"))
     shutil.copy(paths.SERVE_CONFIG_DIR / "index_to_name.json", path)
     return path
+
+
+@pytest.fixture(scope="session")
+def realistic_set(tmp_path_factory: pytest.TempPathFactory, images: dict[str, bytes]) -> Path:
+    """Sample 0 of every digit as a canvas export and as a small upload, then a blank canvas
+    labelled 0 (preprocess refuses it as no_digit), laid out as bench.realistic_digits writes."""
+    folder = tmp_path_factory.mktemp("realistic")
+    rows = []
+    for category in ("canvas", "small"):
+        for digit in range(10):
+            data, extension, style = render_sample(category, digit, 0)
+            name = f"{category}_{digit}_0.{extension}"
+            (folder / name).write_bytes(data)
+            rows.append({"file": name, "category": category, "digit": str(digit), "style": style})
+    (folder / "canvas_blank.png").write_bytes(images["blank"])
+    rows.append({"file": "canvas_blank.png", "category": "canvas", "digit": "0", "style": "blank"})
+    with (folder / "labels.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["file", "category", "digit", "style"])
+        writer.writeheader()
+        writer.writerows(rows)
+    return folder
 
 
 # ---- the web UI: each tier's conftest says which TorchServe `config` points at ------------------

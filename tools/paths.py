@@ -32,3 +32,8 @@ INFERENCE_PORT = 8080
 MANAGEMENT_PORT = 8081
 METRICS_PORT = 8082
 UI_PORT = 5000
+
+# Benchmark output (git-ignored; `make clean` removes it), and the realistic digit set that
+# bench.realistic_digits writes there and the evaluators read.
+ARTIFACTS_DIR = REPO_ROOT / "artifacts"
+REALISTIC_DIR = ARTIFACTS_DIR / "realistic"

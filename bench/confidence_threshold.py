@@ -1,4 +1,4 @@
-"""Choose the page's "not sure" threshold from data: `python -m webui.confidence_threshold`.
+"""Choose the page's "not sure" threshold from data: `python -m bench.confidence_threshold`.
 
 The shipped model is trained with label smoothing, so even right answers rarely reach 100% and a
 fixed textbook value (0.5, 0.9) says little. This tool measures, on the held-out validation
@@ -10,13 +10,14 @@ images go through the handler's own preprocessing and join the measurement. The 
 lowest confidence from which every band of answers above it is right at least `--target` of the
 time.
 
-It loads torch and the model, so it is a separate tool: the web UI itself never imports it.
+It loads torch, the model and training's data and augmentation, so it lives here with the other
+measurements: the web UI only reads the number it chose (WEBUI_LOW_CONFIDENCE).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +25,18 @@ import numpy as np
 import torch
 
 from handler.preprocess import InputError, preprocess, scale_pixels
+from tools.cli import parse_config
+from tools.paths import REALISTIC_DIR, SHIPPED_MODEL
 from training.augment import AugmentConfig, augment_batch
 from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val
 from training.train import TrainConfig
-from webui.config import REPO_ROOT
 
 
 @dataclass
 class ThresholdConfig:
-    model: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model to measure
+    model: Path = SHIPPED_MODEL  # TorchScript model to measure
     data_dir: Path = DEFAULT_DATA_DIR  # the MNIST IDX files
-    realistic: Path = REPO_ROOT / "artifacts" / "realistic"  # bench.realistic_digits output
+    realistic: Path = REALISTIC_DIR  # bench.realistic_digits output, used when it exists
     target: float = 0.90  # accuracy every confident band must reach
     band: float = 0.10  # width of the confidence bands compared
     step: float = 0.05  # candidate thresholds: 0.30, 0.35, …
@@ -88,16 +90,8 @@ def choose_threshold(rows: list[tuple], cfg: ThresholdConfig) -> float:
     return threshold
 
 
-def main(argv: list[str] | None = None) -> None:
-    defaults = ThresholdConfig()
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=defaults.model, help="TorchScript model")
-    parser.add_argument("--data-dir", type=Path, default=defaults.data_dir, help="MNIST files")
-    parser.add_argument(
-        "--realistic", type=Path, default=defaults.realistic, help="realistic set, if it exists"
-    )
-    parser.add_argument("--target", type=float, default=defaults.target, help="band accuracy")
-    cfg = ThresholdConfig(**vars(parser.parse_args(argv)))
+def main(argv: Sequence[str] | None = None) -> None:
+    cfg = parse_config(ThresholdConfig, argv)
 
     model = torch.jit.load(str(cfg.model)).eval()
     mnist = load_mnist(cfg.data_dir)
