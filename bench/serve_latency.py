@@ -13,7 +13,6 @@ The request is a 280×280 canvas-style PNG of a drawn digit, sent raw, as the we
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -29,20 +28,23 @@ from pathlib import Path
 import requests
 from PIL import Image, ImageDraw
 
-from handler.archive import stock_model_store
-from handler.server import REPO_ROOT, TorchServe, free_port
+from tools.archive import stock_model_store
+from tools.cli import parse_config
+from tools.paths import ARTIFACTS_DIR
+from tools.torchserve import TorchServe, free_port
+
+SETTINGS = "1:1:0,1:8:1,1:8:5,2:1:0,2:4:5,2:8:1,2:8:5,2:8:20"
 
 
 @dataclass
 class BenchConfig:
-    # workers:batch_size:max_batch_delay_ms, comma-separated
-    settings: str = "1:1:0,1:8:1,1:8:5,2:1:0,2:4:5,2:8:1,2:8:5,2:8:20"
+    settings: str = SETTINGS  # workers:batch_size:max_batch_delay_ms, comma-separated
     sequential: int = 100  # single requests, one after the other, per setting and round
     concurrent_requests: int = 400  # requests per setting and round under concurrency
     concurrency: int = 8  # clients sending at once
     warmup: int = 20  # requests before measuring each setting
     repeats: int = 2  # rounds over all settings
-    out: Path = REPO_ROOT / "artifacts" / "bench" / "serve_latency.json"  # raw results
+    out: Path = ARTIFACTS_DIR / "bench" / "serve_latency.json"  # raw results
 
 
 @dataclass
@@ -205,24 +207,7 @@ def run(config: BenchConfig) -> list[Measurement]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    help_text = {
-        "settings": "settings to compare, workers:batch_size:max_batch_delay_ms, comma-separated",
-        "sequential": "sequential requests per setting and round",
-        "concurrent_requests": "requests per setting and round under concurrency",
-        "concurrency": "concurrent clients",
-        "warmup": "unmeasured requests before each measurement",
-        "repeats": "rounds over all settings",
-        "out": "JSON file for the raw results",
-    }
-    for name, default in asdict(BenchConfig()).items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=type(default),
-            default=default,
-            help=f"{help_text[name]} (default: {default})",
-        )
-    config = BenchConfig(**vars(parser.parse_args(argv)))
+    config = parse_config(BenchConfig, argv)
     results = run(config)
     table = summary_table(results, config)
     print("\n" + table)

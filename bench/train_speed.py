@@ -9,12 +9,12 @@ validation excluded), which is the resolution the training loop itself has.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import tempfile
 from pathlib import Path
 
+from tools.cli import parse_config
 from training.train import TrainConfig, train
 
 TARGETS = (0.990, 0.995)
@@ -27,21 +27,10 @@ def time_to_reach(val_rows: list[dict], target: float) -> str:
     return "not reached"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=TrainConfig.epochs, help="passes over data")
-    parser.add_argument("--width", type=int, default=TrainConfig.width, help="model width")
-    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size, help="batch")
-    args = parser.parse_args()
-
+def main(argv: list[str] | None = None) -> None:
+    asked = parse_config(TrainConfig, argv, description=__doc__.split("\n\n")[0])
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
-        cfg = TrainConfig(
-            epochs=args.epochs,
-            width=args.width,
-            batch_size=args.batch_size,
-            out_dir=tmp,
-            final_report=False,
-        )
+        cfg = dataclasses.replace(asked, out_dir=tmp, final_report=False)
         summary = train(cfg)
         with (Path(tmp) / "train_metrics.csv").open() as f:
             train_rows = list(csv.DictReader(f))
