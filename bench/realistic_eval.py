@@ -28,7 +28,9 @@ import requests
 import torch
 from PIL import Image
 
-from handler.preprocess import InputError, preprocess, scale_pixels
+from handler.limits import InputError
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 
 
 @dataclass

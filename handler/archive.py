@@ -3,8 +3,8 @@
 torch-model-archiver lays the archive out flat: the serialized model, the handler file and
 model-config.yaml at the root, plus the *contents* of each --extra-files directory. TorchServe
 unpacks it into model_dir and puts model_dir on the worker's sys.path, so a staged `handler/`
-folder (its __init__.py and preprocess.py only) keeps `import handler.preprocess` working inside
-the worker exactly as in the repository.
+folder (PACKAGE_FILES: the preprocessing modules, none of the host-side programs) keeps
+`import handler.preprocess` working inside the worker exactly as in the repository.
 
 The archiver stamps the current time into every zip entry and into MANIFEST.json's createdOn; the
 archive is then rewritten with sorted entries, a fixed timestamp and a fixed createdOn, so the
@@ -26,7 +26,15 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 FIXED_CREATED_ON = "01/01/1980 00:00:00"  # MANIFEST createdOn, in the archiver's own format
-PACKAGE_FILES = ("__init__.py", "preprocess.py")  # what the worker needs from handler/
+# What the worker needs from handler/: the preprocessing pipeline and its stages.
+PACKAGE_FILES = (
+    "__init__.py",
+    "limits.py",
+    "decode.py",
+    "ink.py",
+    "normalize.py",
+    "preprocess.py",
+)
 COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 
 
@@ -34,7 +42,7 @@ COMMITTED_MAR = REPO_ROOT / "model_store" / "mnist.mar"
 class ArchiveConfig:
     model_file: Path = REPO_ROOT / "training" / "shipped" / "model.pt"  # TorchScript model
     handler_file: Path = REPO_ROOT / "handler" / "mnist_handler.py"  # TorchServe handler
-    package_dir: Path = REPO_ROOT / "handler"  # its __init__.py and preprocess.py are packed
+    package_dir: Path = REPO_ROOT / "handler"  # its PACKAGE_FILES are packed
     model_config: Path = REPO_ROOT / "serve_config" / "model-config.yaml"  # workers, batching
     index_to_name: Path = REPO_ROOT / "serve_config" / "index_to_name.json"  # class labels
     export_dir: Path = REPO_ROOT / "model_store"  # where the .mar goes
@@ -112,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     help_text = {
         "model_file": "TorchScript model to serve",
         "handler_file": "TorchServe handler module",
-        "package_dir": "package whose __init__.py and preprocess.py the handler imports",
+        "package_dir": "package whose preprocessing modules the handler imports",
         "model_config": "model-config.yaml (workers, batching, handler limits)",
         "index_to_name": "class index → label map",
         "export_dir": "folder the .mar is written to",

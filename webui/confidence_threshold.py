@@ -23,7 +23,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handler.preprocess import InputError, preprocess, scale_pixels
+from handler.limits import InputError
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 from training.augment import AugmentConfig, augment_batch
 from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val
 from training.train import TrainConfig

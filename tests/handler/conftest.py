@@ -17,8 +17,16 @@ import pytest
 import torch
 
 from handler.mnist_handler import MnistHandler
-from handler.preprocess import preprocess, scale_pixels
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 from tests.conftest import REPO_ROOT
+from tests.handler.digit_images import dark_on_light, encode, seven_coverage
+
+
+@pytest.fixture(scope="session")
+def reference() -> np.ndarray:
+    """The output for the plainest input: a black 7 on white, greyscale PNG."""
+    return preprocess(encode(dark_on_light(seven_coverage())))
 
 
 @pytest.fixture(scope="session")

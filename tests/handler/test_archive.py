@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -27,16 +28,20 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+PACKED_MODULES = ["__init__", "decode", "ink", "limits", "normalize", "preprocess"]
+
+
 def test_layout_keeps_handler_preprocess_importable(config):
     mar = build_archive(config)
     with zipfile.ZipFile(mar) as z:
         names = sorted(z.namelist())
         manifest = json.loads(z.read("MAR-INF/MANIFEST.json"))
-        assert z.read("handler/preprocess.py") == (REPO_ROOT / "handler/preprocess.py").read_bytes()
+        for module in PACKED_MODULES:
+            source = f"handler/{module}.py"
+            assert z.read(source) == (REPO_ROOT / source).read_bytes()
     assert names == [
         "MAR-INF/MANIFEST.json",
-        "handler/__init__.py",
-        "handler/preprocess.py",
+        *(f"handler/{module}.py" for module in PACKED_MODULES),
         "index_to_name.json",
         "mnist_handler.py",
         "model-config.yaml",
@@ -107,3 +112,12 @@ def test_committed_archive_matches_the_sources(tmp_path):
 def entries(mar: Path) -> dict[str, bytes]:
     with zipfile.ZipFile(mar) as z:
         return {name: z.read(name) for name in z.namelist()}
+
+
+def test_packed_modules_import_only_each_other():
+    """The worker sees only the packed files: nothing they import from handler may be missing."""
+    for module in PACKED_MODULES:
+        tree = ast.parse((REPO_ROOT / "handler" / f"{module}.py").read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("handler."):
+                assert node.module.removeprefix("handler.") in PACKED_MODULES, (module, node.module)
