@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from handler.preprocess import InputError, preprocess, scale_pixels
+from handler.limits import InputError
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 from tools.cli import parse_config
 from tools.paths import REALISTIC_DIR, SHIPPED_MODEL
 from training.augment import AugmentConfig, augment_batch

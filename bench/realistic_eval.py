@@ -26,7 +26,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from handler.preprocess import InputError, preprocess, scale_pixels
+from handler.limits import InputError
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 from tools.cli import parse_config
 from tools.client import InferenceClient, ServiceUnavailable
 from tools.paths import KEY_FILE, MODEL_NAME, REALISTIC_DIR, SHIPPED_MODEL

@@ -19,7 +19,6 @@ Request headers come from `context.get_all_request_header(i)`.
 from __future__ import annotations
 
 import base64
-import binascii
 import dataclasses
 import json
 import logging
@@ -35,7 +34,10 @@ from ts.metrics.dimension import Dimension
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from handler.preprocess import InputError, Limits, preprocess, scale_pixels, to_png
+from handler.decode import decode_base64_text
+from handler.limits import InputError, Limits
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess, to_png
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ GAUGE = MetricTypes.GAUGE
 class HandlerSettings:
     """The handler's settings: the `handler:` section of model-config.yaml, all optional."""
 
-    limits: Limits = field(default_factory=Limits)  # handler.preprocess limits and thresholds
+    limits: Limits = field(default_factory=Limits)  # preprocessing limits and thresholds
     max_images_per_request: int = 64  # more images in one request answer 413
 
     @classmethod
@@ -176,7 +178,7 @@ class MnistHandler(BaseHandler):
         limits = self.settings.limits
         try:
             if isinstance(payload, str):
-                payload = _decode_base64(payload, limits)
+                payload = decode_base64_text(payload, limits)
             elif not isinstance(payload, (bytes, bytearray)):
                 raise InputError(
                     "bad_request", 400, "Each image must be a file or a base64/data-URL string."
@@ -270,29 +272,6 @@ def _maybe_json(value: Any) -> Any:
             message = "The body looks like JSON but does not parse."
             raise InputError("bad_request", 400, message) from None
     return value
-
-
-def _decode_base64(text: str, limits: Limits) -> bytes:
-    """Base64 text or a `data:image/...;base64,` URL → the image file's bytes."""
-    text = text.strip()
-    if text.startswith("data:"):
-        header, _, text = text.partition(",")
-        if not header.endswith(";base64"):
-            raise InputError("bad_image", 400, "Only base64 data URLs are supported.")
-    text = "".join(text.split())  # `base64` wraps lines; the decoder must not see newlines
-    if len(text) * 3 // 4 > limits.max_bytes:
-        raise InputError(
-            "too_large",
-            413,
-            f"The image is about {len(text) * 3 / 4e6:.1f} MB; the limit is "
-            f"{limits.max_bytes / 1e6:.1f} MB.",
-        )
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError) as error:
-        raise InputError(
-            "bad_image", 400, "The image text is neither base64 nor a base64 data URL."
-        ) from error
 
 
 _service = MnistHandler()

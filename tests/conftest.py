@@ -20,7 +20,8 @@ from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 
 from bench.realistic_digits import render_sample
-from handler.preprocess import preprocess, scale_pixels
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 from tools import paths
 from webui import create_app
 from webui.config import WebUIConfig

@@ -16,7 +16,7 @@ def conv_bn(c_in: int, c_out: int) -> nn.Sequential:
 
 
 class DigitCNN(nn.Module):
-    """28×28 grey digit (scaled by `handler.preprocess.scale_pixels`) → 10 logits.
+    """28×28 grey digit (scaled by `handler.normalize.scale_pixels`) → 10 logits.
 
     One cheap layer at full resolution, then two stages of two convolutions at 14×14 and 7×7:
     most of the compute sits where the feature maps are small, which is what makes it fast on CPU.

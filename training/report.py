@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from handler.preprocess import scale_pixels
+from handler.normalize import scale_pixels
 from training.data import Mnist
 from training.export import export_torchscript, load_checkpoint
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
-from handler.preprocess import scale_pixels
+from handler.normalize import scale_pixels
 from training.augment import AugmentConfig, augment_batch
 from training.data import MnistDataError, load_mnist, split_train_val
 from training.model import DigitCNN, count_parameters

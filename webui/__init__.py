@@ -15,7 +15,6 @@ from webui.errors import register_error_handlers
 from webui.security import register_security_headers
 from webui.torchserve_client import TorchServeClient
 
-
 # The page's ES modules must be served as JavaScript; some systems' MIME tables say text/plain.
 mimetypes.add_type("text/javascript", ".js")
 

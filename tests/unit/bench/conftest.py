@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from handler.preprocess import preprocess, scale_pixels
+from handler.normalize import scale_pixels
+from handler.preprocess import preprocess
 
 
 @pytest.fixture(scope="session")

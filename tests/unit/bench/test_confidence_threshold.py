@@ -15,7 +15,7 @@ from bench.confidence_threshold import (
     confidences,
     realistic_images,
 )
-from handler.preprocess import scale_pixels
+from handler.normalize import scale_pixels
 
 
 def test_confidences_are_top1_probabilities_in_order_across_batches(

@@ -22,7 +22,8 @@ from bench.realistic_eval import (
     score_over_http,
     summarise,
 )
-from handler.preprocess import InputError, preprocess
+from handler.limits import InputError
+from handler.preprocess import preprocess
 from tests.conftest import png
 
 

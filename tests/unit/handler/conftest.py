@@ -6,9 +6,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from handler.mnist_handler import MnistHandler
+from handler.preprocess import preprocess
+from tests.unit.handler.digit_images import dark_on_light, encode, seven_coverage
+
+
+@pytest.fixture(scope="session")
+def reference() -> np.ndarray:
+    """The output for the plainest input: a black 7 on white, greyscale PNG."""
+    return preprocess(encode(dark_on_light(seven_coverage())))
 
 
 @dataclass

@@ -1,0 +1,236 @@
+"""handler.decode: every format and mode, EXIF orientation, base64 text, size limits, refusals."""
+
+from __future__ import annotations
+
+import base64
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+
+from handler.decode import decode_base64_text, decode_image
+from handler.limits import InputError, Limits
+from handler.preprocess import preprocess
+from tests.unit.handler.digit_images import (
+    dark_on_light,
+    encode,
+    refusal,
+    seven_coverage,
+    similarity,
+)
+
+# ---- formats and modes -------------------------------------------------------------------------
+
+
+def _in_mode(mode: str) -> Image.Image:
+    """The reference 7 (dark on light) converted to `mode`."""
+    grey = dark_on_light(seven_coverage())
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(grey).astype(np.uint16) * 257).astype("<u2"))
+        assert image.mode == "I;16"
+        return image
+    if mode == "P+transparency":
+        image = grey.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
+        image.info["transparency"] = 255  # an unused index: transparency declared, nothing clear
+        return image
+    if mode == "1":
+        return grey.point(lambda v: 255 if v > 127 else 0).convert("1")
+    return grey.convert(mode)
+
+
+FORMAT_CASES = [
+    ("PNG", "L"),
+    ("PNG", "LA"),
+    ("PNG", "RGB"),
+    ("PNG", "RGBA"),
+    ("PNG", "P"),
+    ("PNG", "P+transparency"),
+    ("PNG", "1"),
+    ("PNG", "I;16"),
+    ("JPEG", "L"),
+    ("JPEG", "RGB"),
+    ("JPEG", "CMYK"),
+    ("GIF", "P"),
+    ("BMP", "RGB"),
+    ("BMP", "1"),
+    ("WEBP", "RGB"),
+    ("WEBP", "RGBA"),
+    ("TIFF", "RGB"),
+    ("TIFF", "CMYK"),
+    ("TIFF", "I;16"),
+]
+
+
+@pytest.mark.parametrize(("fmt", "mode"), FORMAT_CASES, ids=[f"{f}-{m}" for f, m in FORMAT_CASES])
+def test_every_common_format_and_mode_gives_the_same_digit(
+    fmt: str, mode: str, reference: np.ndarray
+) -> None:
+    image = _in_mode(mode)
+    digit = preprocess(encode(image, fmt))
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    assert similarity(digit, reference) > 0.95
+
+
+def test_gif_uses_the_first_frame(reference: np.ndarray) -> None:
+    first = dark_on_light(seven_coverage()).convert("P")
+    second = Image.new("P", first.size, 0)  # a blank second frame must not win
+    data = encode(first, "GIF", save_all=True, append_images=[second], duration=100)
+    assert similarity(preprocess(data), reference) > 0.95
+
+
+# ---- EXIF orientation --------------------------------------------------------------------------
+
+
+def test_exif_orientation_is_honoured(reference: np.ndarray) -> None:
+    stored_sideways = dark_on_light(seven_coverage()).transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": undoes the counter-clockwise turn
+    upright = preprocess(encode(stored_sideways.convert("RGB"), "JPEG", exif=exif.tobytes()))
+    sideways = preprocess(encode(stored_sideways.convert("RGB"), "JPEG"))
+    assert similarity(upright, reference) > 0.95
+    assert similarity(sideways, reference) < 0.5
+
+
+# How a camera stores the picture for each EXIF orientation (1: as seen). Displaying it applies
+# the inverse: every transpose here is its own inverse except the two quarter turns (6 and 8).
+STORED_AS = {
+    1: None,
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_90,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_decode_image_returns_an_upright_loaded_image(orientation: int) -> None:
+    # Neither square nor symmetric: any wrong turn or flip changes the size or the pixels.
+    upright = dark_on_light(seven_coverage(60)).resize((60, 40))
+    transpose = STORED_AS[orientation]
+    stored = upright if transpose is None else upright.transpose(transpose)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    image = decode_image(encode(stored, "PNG", exif=exif.tobytes()))  # lossless: exact pixels
+    assert image.size == (60, 40)
+    np.testing.assert_array_equal(np.asarray(image), np.asarray(upright))
+
+
+# ---- base64 text -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def png_file() -> bytes:
+    return encode(dark_on_light(seven_coverage(100)))
+
+
+def test_base64_wrapped_at_76_columns_is_decoded(png_file: bytes) -> None:
+    text = base64.encodebytes(png_file).decode("ascii")  # what GNU `base64` prints
+    lines = text.splitlines()
+    assert len(lines) > 2 and len(lines[0]) == 76
+    assert decode_base64_text(text) == png_file
+
+
+@pytest.mark.parametrize(
+    "as_text",
+    [
+        lambda data: base64.b64encode(data).decode("ascii"),
+        lambda data: "data:image/png;base64," + base64.b64encode(data).decode("ascii"),
+        lambda data: " data:image/png;base64," + base64.encodebytes(data).decode("ascii"),
+    ],
+    ids=["plain", "data-url", "data-url-wrapped"],
+)
+def test_plain_base64_and_data_urls_are_decoded(as_text, png_file: bytes) -> None:
+    assert decode_base64_text(as_text(png_file)) == png_file
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not base64!", "iVBORw0KGgo", "data:image/png,iVBORw0KGgo="],
+    ids=["junk", "bad-padding", "data-url-not-base64"],
+)
+def test_text_that_is_not_base64_is_a_bad_image(text: str) -> None:
+    with pytest.raises(InputError) as caught:
+        decode_base64_text(text)
+    assert (caught.value.code, caught.value.status) == ("bad_image", 400)
+
+
+def test_too_much_base64_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = base64.b64encode(b"\x89PNG" + b"\x00" * 2000).decode("ascii")
+    monkeypatch.setattr(base64, "b64decode", lambda *a, **k: pytest.fail("the text was decoded"))
+    with pytest.raises(InputError) as caught:
+        decode_base64_text(text, Limits(max_bytes=1000))
+    assert (caught.value.code, caught.value.status) == ("too_large", 413)
+
+
+# ---- size limits and refusals ------------------------------------------------------------------
+
+
+def _png_declaring(width: int, height: int) -> bytes:
+    """A tiny, valid-looking PNG whose header declares width × height 1-bit pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(self):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+
+
+@pytest.mark.usefixtures("no_pixel_decoding")
+@pytest.mark.parametrize("limits", [Limits(), Limits(max_pixels=10**12)], ids=["ours", "PIL's"])
+def test_decompression_bomb_is_refused_before_decoding(limits: Limits) -> None:
+    data = _png_declaring(30000, 30000)
+    assert len(data) < 200
+    error = refusal(data, limits)
+    assert (error.code, error.status) == ("too_large", 413)
+
+
+def test_too_many_pixels_is_refused() -> None:
+    error = refusal(encode(dark_on_light(seven_coverage(100))), Limits(max_pixels=5000))
+    assert (error.code, error.status) == ("too_large", 413)
+    assert "100×100" in error.message
+
+
+def test_too_many_bytes_is_refused_before_opening(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("the image was opened"))
+    error = refusal(b"\x89PNG" + b"\x00" * 2000, Limits(max_bytes=1000))
+    assert (error.code, error.status) == ("too_large", 413)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG"])
+def test_truncated_file_is_a_bad_image(fmt: str) -> None:
+    data = encode(dark_on_light(seven_coverage()).convert("RGB"), fmt)
+    error = refusal(data[: len(data) // 2])
+    assert (error.code, error.status) == ("bad_image", 400)
+    assert "damaged or truncated" in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"hello, this is text", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n", b"\x00" * 64],
+    ids=["text", "pdf", "zeros"],
+)
+def test_non_image_data_is_an_unsupported_format(data: bytes) -> None:
+    error = refusal(data)
+    assert (error.code, error.status) == ("unsupported_format", 400)
+
+
+def test_empty_body_is_a_bad_image() -> None:
+    assert refusal(b"").code == "bad_image"
