@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from tests.training.conftest import REPO
+from tests.training_integration.conftest import REPO
 from training.report import predict
 
 SHIPPED = REPO / "training" / "shipped"
