@@ -85,7 +85,7 @@ def plot_confusion(out: Path, matrix: torch.Tensor) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 5.5))
     # Log scale: the diagonal holds ~1000 per cell, the mistakes a handful.
-    ax.imshow(torch.log1p(matrix.float()), cmap="Blues")
+    ax.imshow(torch.log1p(matrix.float()).numpy(), cmap="Blues")
     for t in range(10):
         for p in range(10):
             n = int(matrix[t, p])

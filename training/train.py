@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from handler.normalize import scale_pixels
 from training.augment import AugmentConfig, augment_batch
-from training.data import MnistDataError, load_mnist, split_train_val
+from training.data import Mnist, MnistDataError, load_mnist, split_train_val
 from training.model import DigitCNN, count_parameters
 
 
@@ -118,8 +118,11 @@ def append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def train(cfg: TrainConfig) -> dict:
-    """Run the whole recipe; returns the summary (also written to report.json when final_report)."""
+def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
+    """Run the whole recipe; returns the summary (also written to report.json when final_report).
+
+    `mnist` is the data set to use; None (the default) loads the genuine files from cfg.data_dir.
+    """
     started = time.perf_counter()
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -129,7 +132,8 @@ def train(cfg: TrainConfig) -> dict:
     gen = torch.Generator().manual_seed(cfg.seed)
 
     # ---- data: held once as uint8 tensors; batches are index slices -----------------------------
-    mnist = load_mnist(Path(cfg.data_dir))
+    if mnist is None:
+        mnist = load_mnist(Path(cfg.data_dir))
     train_idx, val_idx = split_train_val(len(mnist.train_labels), cfg.val_size, cfg.seed)
     if cfg.subset:
         train_idx = train_idx[: cfg.subset]

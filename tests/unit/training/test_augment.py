@@ -58,3 +58,22 @@ def test_identity_config_changes_nothing():
     )
     out = augment_batch(images, cfg, torch.Generator().manual_seed(0))
     torch.testing.assert_close(out.squeeze(1), images.float(), atol=1e-3, rtol=0)
+
+
+def test_augment_batch_varies_the_stroke_width():
+    """With the affine part off, augment_batch must still thicken some digits and thin others,
+    chosen per image by the generator."""
+    images = digit_batch()
+    cfg = AugmentConfig(rotate_deg=0, scale=(1, 1), aspect=0, shear=0, translate_px=0)
+    assert cfg.p_thick > 0 and cfg.p_thin > 0  # the defaults, which training uses
+
+    def ink_ratio(seed: int) -> torch.Tensor:
+        out = augment_batch(images, cfg, torch.Generator().manual_seed(seed))
+        return out.sum(dim=(1, 2, 3)) / images.float().sum(dim=(1, 2))
+
+    ratio = ink_ratio(0)
+    thicker, thinner, same = ratio > 1.2, ratio < 0.8, (ratio - 1).abs() < 1e-3
+    assert thicker.any() and thinner.any() and same.any(), ratio
+    assert (thicker | thinner | same).all(), ratio  # nothing else changes the ink
+    assert torch.equal(ink_ratio(0), ratio)  # the same seed picks the same images
+    assert not torch.equal(ink_ratio(1), ratio)  # another seed picks others
