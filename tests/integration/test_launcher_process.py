@@ -19,17 +19,8 @@ from tools.archive import ArchiveConfig, build_archive
 from tools.torchserve import ServerError, TorchServe, free_port
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Path:
-    path = tmp_path / "store"
-    path.mkdir()
-    (path / "mnist.mar").write_bytes(b"placeholder")
-    return path
-
-
-def make_server(tmp_path: Path, store: Path, **overrides) -> TorchServe:
-    ports = {name: free_port() for name in ("inference_port", "management_port", "metrics_port")}
-    return TorchServe(**{**ports, "workdir": tmp_path / "work", "model_store": store, **overrides})
+def free_ports() -> dict[str, int]:
+    return {name: free_port() for name in ("inference_port", "management_port", "metrics_port")}
 
 
 def write_keys(path: Path, inference: str, expires: datetime) -> None:
@@ -39,7 +30,7 @@ def write_keys(path: Path, inference: str, expires: datetime) -> None:
     path.write_text(json.dumps(keys))
 
 
-def test_expired_key_is_renewed_with_the_api_key(tmp_path, store):
+def test_expired_key_is_renewed_with_the_api_key(tmp_path):
     """A stand-in management API rewrites key_file.json, as TorchServe's GET /token does."""
     seen = []
     key_file = tmp_path / "work" / "key_file.json"
@@ -57,7 +48,7 @@ def test_expired_key_is_renewed_with_the_api_key(tmp_path, store):
     http = HTTPServer(("127.0.0.1", 0), Management)
     threading.Thread(target=http.serve_forever, daemon=True).start()
     try:
-        server = make_server(tmp_path, store, management_port=http.server_address[1])
+        server = TorchServe(management_port=http.server_address[1], workdir=tmp_path / "work")
         write_keys(key_file, "expired", datetime.now(UTC) - timedelta(minutes=1))
         assert server.token() == "renewed"
     finally:
@@ -76,7 +67,7 @@ def test_a_handler_that_cannot_load_fails_start_fast(tmp_path, model_dir):
     build_archive(
         ArchiveConfig(model_file=model_dir / "model.pt", handler_dir=broken, export_dir=store)
     )
-    server = make_server(tmp_path, store)
+    server = TorchServe(**free_ports(), workdir=tmp_path / "work", model_store=store)
     with pytest.raises(ServerError, match="failed to load") as failure:
         server.start(timeout=120)
     assert "broken on purpose" in str(failure.value)
@@ -89,8 +80,8 @@ def test_command_line_server_stops_cleanly_on_signal(tmp_path, model_dir, sig):
     store = tmp_path / "store"
     build_archive(ArchiveConfig(model_file=model_dir / "model.pt", export_dir=store))
     args = ["--model-store", str(store), "--workdir", str(tmp_path / "work")]
-    for flag in ("--inference-port", "--management-port", "--metrics-port"):
-        args += [flag, str(free_port())]
+    for name, port in free_ports().items():
+        args += ["--" + name.replace("_", "-"), str(port)]
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.torchserve", *args],
         cwd=paths.REPO_ROOT,
