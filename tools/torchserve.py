@@ -45,6 +45,7 @@ class ServerError(RuntimeError):
 
 @dataclass
 class ServerConfig:
+    bind_address: str = paths.HOST  # where the APIs listen; 0.0.0.0 inside a container only
     inference_port: int = paths.INFERENCE_PORT  # POST /predictions/<model>, GET /ping
     management_port: int = paths.MANAGEMENT_PORT  # /models, /token
     metrics_port: int = paths.METRICS_PORT  # Prometheus /metrics (no token)
@@ -102,15 +103,20 @@ class TorchServe:
 
     @property
     def inference_url(self) -> str:
-        return f"http://{paths.HOST}:{self.config.inference_port}"
+        return self._url(self.config.inference_port)
 
     @property
     def management_url(self) -> str:
-        return f"http://{paths.HOST}:{self.config.management_port}"
+        return self._url(self.config.management_port)
 
     @property
     def metrics_url(self) -> str:
-        return f"http://{paths.HOST}:{self.config.metrics_port}"
+        return self._url(self.config.metrics_port)
+
+    def _url(self, port: int) -> str:
+        """Where this machine reaches an API: loopback when TorchServe listens on every address."""
+        bind = self.config.bind_address
+        return f"http://{paths.HOST if bind in ('0.0.0.0', '::') else bind}:{port}"
 
     @property
     def key_file(self) -> Path:
@@ -247,9 +253,9 @@ class TorchServe:
         cfg = self.config
         store = re.escape(str(cfg.model_store))
         overrides = {
-            "inference_address": self.inference_url,
-            "management_address": self.management_url,
-            "metrics_address": self.metrics_url,
+            "inference_address": f"http://{cfg.bind_address}:{cfg.inference_port}",
+            "management_address": f"http://{cfg.bind_address}:{cfg.management_port}",
+            "metrics_address": f"http://{cfg.bind_address}:{cfg.metrics_port}",
             "grpc_inference_port": str(cfg.grpc_inference_port or free_port()),
             "grpc_management_port": str(cfg.grpc_management_port or free_port()),
             # Properties syntax: a backslash must be doubled to reach TorchServe.
@@ -273,7 +279,7 @@ class TorchServe:
         while time.monotonic() < deadline:
             if self._process is None or self._process.poll() is not None:
                 raise ServerError(f"TorchServe exited during start-up.\n{self.log_tail()}")
-            if self._model_ready():
+            if self.model_ready():
                 return
             if LOAD_FAILED in self._console_text():
                 # TorchServe would retry with back-off forever; the first failure says enough.
@@ -283,7 +289,8 @@ class TorchServe:
             f"Model {READY_MODEL} not READY after {timeout:.0f} s.\n{self.log_tail()}"
         )
 
-    def _model_ready(self) -> bool:
+    def model_ready(self) -> bool:
+        """Whether model mnist has a READY worker (asked through the management API)."""
         if not self.key_file.exists():
             return False
         try:
@@ -342,13 +349,23 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="print the inference key of the server running in --workdir, then exit",
     )
+    parser.add_argument(
+        "--check-ready",
+        action="store_true",
+        help="exit 0 if the server running in --workdir has model mnist READY, else 1 "
+        "(a container health check: /ping says healthy before any model is loaded)",
+    )
     args = vars(parser.parse_args(argv))
-    timeout, print_token = args.pop("timeout"), args.pop("print_token")
+    timeout, print_token, check_ready = (
+        args.pop(k) for k in ("timeout", "print_token", "check_ready")
+    )
     server = TorchServe(**args)
     try:
         if print_token:
             print(server.token("inference"))
             return 0
+        if check_ready:
+            return 0 if server.model_ready() else 1
         # Ctrl-C and a supervisor's SIGTERM both stop cleanly (SIGINT explicitly: a shell's `&`
         # starts background jobs with SIGINT ignored).
         for sig in (signal.SIGINT, signal.SIGTERM):

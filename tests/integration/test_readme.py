@@ -63,7 +63,7 @@ def test_readme_calls_work_as_written(run, torchserve: TorchServe, tmp_path: Pat
     assert json.loads(run(blank))["error"] == "no_digit"
 
     out = tmp_path / "predictions.csv"
-    score = score.replace("--out predictions.csv", f"--out {out}")
+    score = score.split(" #")[0].replace("--out predictions.csv", f"--out {out}")
     run(f"{score} --url {torchserve.inference_url} --token-file {torchserve.key_file}")
     with open(out) as f:
         rows = {Path(row["path"]).name: row for row in csv.DictReader(f)}
