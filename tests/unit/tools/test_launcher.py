@@ -118,3 +118,15 @@ def test_token_is_read_fresh_each_call(tmp_path, store):
 def test_print_token_without_a_server_says_so(tmp_path, capsys):
     assert server_module.main(["--print-token", "--workdir", str(tmp_path)]) == 1
     assert "TorchServe is not running" in capsys.readouterr().err
+
+
+def test_a_container_binds_every_address_and_still_checks_on_loopback(tmp_path, store):
+    server = make_server(tmp_path, store, bind_address="0.0.0.0")
+    props = read_properties(server.write_config())
+    for name in ("inference", "management", "metrics"):
+        assert props[f"{name}_address"].startswith("http://0.0.0.0:")
+    assert server.management_url.startswith("http://127.0.0.1:")
+
+
+def test_check_ready_without_a_server_is_not_ready(tmp_path):
+    assert server_module.main(["--check-ready", "--workdir", str(tmp_path)]) == 1
