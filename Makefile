@@ -10,8 +10,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium data train export ship bench-train bench-serve archive \
-        serve token webui run realistic bench-realistic bench-threshold test test-fast lint format \
-        clean
+        serve token webui run realistic bench-realistic bench-threshold setup-podman images up down \
+        test test-fast test-containers lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -30,6 +30,12 @@ setup-java:
 setup-chromium:
 	@test -x /usr/bin/chromium || { echo "Installing Chromium (browser tests need it)…"; \
 	  $(APT) update -qq && $(APT) install -y -qq chromium; }
+
+setup-podman:
+	@command -v podman >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
+	  echo "Installing podman (containers) and mmdebstrap (a base image without a registry)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq podman runc crun fuse-overlayfs slirp4netns uidmap \
+	    containernetworking-plugins netavark aardvark-dns mmdebstrap; }
 
 setup: $(STAMP) setup-java  ## create .venv and install everything needed to train and serve
 
@@ -87,6 +93,18 @@ bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and o
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
 
+# ---- containers --------------------------------------------------------------------------------
+
+# BASE_IMAGE=python:3.11-slim-bookworm (or any image with python3) skips the local base image.
+images: $(STAMP) setup-podman  ## build the TorchServe and web UI images (podman; see docs/deploy.md)
+	$(PY) -m tools.containers images $(if $(BASE_IMAGE),--base-image $(BASE_IMAGE))
+
+up: $(STAMP) setup-podman  ## start docker-compose.yml detached; returns when the UI is ready
+	$(PY) -m tools.containers up $(if $(UI_PORT),--ui-port $(UI_PORT))
+
+down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its key volume too)
+	$(PY) -m tools.containers down $(if $(V),--volumes)
+
 # ---- quality -----------------------------------------------------------------------------------
 
 lint: $(STAMP)  ## ruff check and format check
@@ -99,6 +117,9 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 test-fast: $(STAMP)  ## the unit tier: no servers, no network, no browser (under a minute)
 	$(PY) -m pytest tests/unit
+
+test-containers: images  ## build the images, then check the compose stack end to end
+	$(PY) -m pytest tests/containers
 
 test: setup setup-chromium lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."

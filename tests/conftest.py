@@ -2,7 +2,8 @@
 
 The folder a test sits in is its tier, and marks it: tests/unit (no servers, no network, no
 browser: `make test-fast`), tests/integration (real TorchServe, real WSGI servers, real processes
-on free ports) and tests/browser (real headless Chromium).
+on free ports), tests/browser (real headless Chromium) and tests/containers (the compose stack in
+real containers: `make test-containers`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tools import paths
 from webui import create_app
 from webui.config import WebUIConfig
 
-TIERS = ("unit", "integration", "browser")
+TIERS = ("unit", "integration", "browser", "containers")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
