@@ -10,7 +10,7 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium data train export ship bench-train bench-serve archive \
-        serve token webui run realistic bench-realistic bench-threshold setup-podman images up down \
+        serve token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -104,6 +104,10 @@ up: $(STAMP) setup-podman  ## start docker-compose.yml detached; returns when th
 
 down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its key volume too)
 	$(PY) -m tools.containers down $(if $(V),--volumes)
+
+bench-stack: images  ## throughput of `make run` and of the compose stack, side by side (wrk)
+	@command -v wrk >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq wrk; }
+	$(PY) -m bench.stack_throughput
 
 # ---- quality -----------------------------------------------------------------------------------
 
