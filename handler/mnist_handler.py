@@ -8,7 +8,8 @@ One batch from TorchServe goes through three steps:
 
 How TorchServe 0.12 presents a request (`data[i]`, one dict per request):
   raw body (`curl -T`, `--data-binary`)  {"body": bytearray}
-  JSON body (Content-Type: application/json)  {"body": dict | list}, already parsed
+  JSON body (Content-Type: application/json)  {"body": dict | list}, already parsed; KServe's v1
+                  protocol arrives this way too, as {"instances": [...]} (answered {"predictions"})
   text body (Content-Type: text/*)  {"body": str}
   multipart form  {field name: bytearray, ...} (text fields too); a repeated field name keeps only
                   its last value, so several files need distinct field names
@@ -42,6 +43,8 @@ from handler.preprocess import preprocess, to_png
 logger = logging.getLogger(__name__)
 
 OPTION_FIELDS = {"preview", "model_name"}  # request fields that are options, not images
+# A KServe v1 instance: {"data": base64}, {"b64": base64} or the bare base64 text.
+INSTANCE_FIELDS = ("data", "b64")
 PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and multipart bodies
 TRUE_WORDS = {"1", "true", "yes", "on"}
 GAUGE = MetricTypes.GAUGE
@@ -76,6 +79,7 @@ class DecodedRequest:
     images: list[np.ndarray | InputError]
     as_list: bool  # the client sent a list (or several files): answer with a list
     preview: bool  # include the 28×28 the model saw, as base64 PNG
+    kserve_v1: bool  # {"instances": [...]}: answer {"predictions": [...]}
 
 
 class MnistHandler(BaseHandler):
@@ -141,21 +145,15 @@ class MnistHandler(BaseHandler):
         headers = {k.lower(): v for k, v in (context.get_all_request_header(idx) or {}).items()}
         preview = _is_true(headers.get(PREVIEW_HEADER)) or _is_true(request.get("preview"))
         payloads: list[Any] = []  # image bytes, base64 text, or whatever the client put there
-        as_list = False
+        as_list = kserve_v1 = False
         for name, value in request.items():
             if name in OPTION_FIELDS:
                 continue
             value = _maybe_json(value)
             if isinstance(value, dict):
                 preview = preview or _is_true(value.get("preview"))
-                if "images" in value:
-                    value = value["images"]
-                elif "image" in value:
-                    value = value["image"]
-                else:
-                    raise InputError(
-                        "bad_request", 400, 'A JSON body needs an "image" or "images" field.'
-                    )
+                kserve_v1 = kserve_v1 or "instances" in value
+                value = _images_in(value)
             if isinstance(value, list):
                 as_list = True
                 payloads += value
@@ -171,10 +169,14 @@ class MnistHandler(BaseHandler):
                 f"{self.settings.max_images_per_request}.",
             )
         images = [self._to_digit(payload) for payload in payloads]
-        return DecodedRequest(images=images, as_list=as_list or len(images) > 1, preview=preview)
+        return DecodedRequest(
+            images=images, as_list=as_list or len(images) > 1, preview=preview, kserve_v1=kserve_v1
+        )
 
     def _to_digit(self, payload: Any) -> np.ndarray | InputError:
         """Image bytes or base64/data-URL text → 28×28 digit, or the error that explains why not."""
+        if isinstance(payload, InputError):  # refused while unwrapping (a shapeless instance)
+            return payload
         limits = self.settings.limits
         try:
             if isinstance(payload, str):
@@ -217,7 +219,8 @@ class MnistHandler(BaseHandler):
         """A decoded request and the iterator over the batch's probabilities → (body, status).
 
         A single image answers its result (200) or its error (422/400/413). A list answers 200
-        with one item per image, in order: a result, or an `{"error", "message"}` item.
+        with one item per image, in order: a result, or an `{"error", "message"}` item; KServe v1
+        wraps that list as `{"predictions": [...]}`.
         """
         if isinstance(request, InputError):
             return self._error(request, context), request.status
@@ -227,6 +230,8 @@ class MnistHandler(BaseHandler):
                 items.append((self._error(image, context), image.status))
             else:
                 items.append((self._result(image, next(probabilities), request.preview), 200))
+        if request.kserve_v1:
+            return {"predictions": [body for body, _ in items]}, 200
         if request.as_list:
             return [body for body, _ in items], 200
         return items[0]
@@ -258,6 +263,36 @@ def _is_true(value: Any) -> bool:
     if isinstance(value, (bytes, bytearray)):
         value = value.decode("utf-8", "replace")
     return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
+
+
+def _images_in(body: dict[str, Any]) -> Any:
+    """A JSON object → what it carries: KServe v1 `instances`, `images` (a list) or `image`."""
+    if "instances" in body:
+        return _instance_payloads(body["instances"])
+    if "images" in body:
+        return body["images"]
+    if "image" in body:
+        return body["image"]
+    raise InputError(
+        "bad_request", 400, 'A JSON body needs an "image", "images" or "instances" field.'
+    )
+
+
+def _instance_payloads(instances: Any) -> list[Any]:
+    """KServe v1 `instances` → one image payload per instance."""
+    if not isinstance(instances, list):
+        raise InputError("bad_request", 400, '"instances" must be a list.')
+    return [_instance_payload(instance) for instance in instances]
+
+
+def _instance_payload(instance: Any) -> Any:
+    """One instance → its payload, or the error for an object without an image field."""
+    if not isinstance(instance, dict):
+        return instance  # bare base64 text (anything else is refused like any bad payload)
+    for name in INSTANCE_FIELDS:
+        if name in instance:
+            return instance[name]
+    return InputError("bad_request", 400, 'An instance needs a "data" or "b64" field.')
 
 
 def _maybe_json(value: Any) -> Any:

@@ -106,6 +106,27 @@ def test_json_list_and_images_field(torchserve, images):
 
 
 @pytest.mark.parametrize(
+    "path",
+    # /predictions is this project's path; KServe's wrapper (deploy/kserve) posts to TorchServe's
+    # own /v1/models/<name>:predict, which hands the handler the same JSON body.
+    ["/predictions/mnist", "/v1/models/mnist:predict"],
+)
+def test_kserve_v1_envelope_answers_predictions(torchserve, images, path):
+    instances = [
+        {"data": base64.b64encode(images["seven"]).decode()},
+        {"b64": base64.b64encode(images["blank"]).decode()},
+        data_url(images["one"]),
+    ]
+    answer = predict(torchserve, path, json={"instances": instances})
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["Content-Type"].startswith("application/json")
+    seven, blank, one = answer.json()["predictions"]
+    assert seven == predict(torchserve, data=images["seven"]).json()
+    assert blank["error"] == "no_digit" and blank["message"]
+    assert one == predict(torchserve, data=images["one"]).json()
+
+
+@pytest.mark.parametrize(
     ("path", "kwargs"),
     [
         ("/predictions/mnist", {"json": {"image": "IMAGE", "preview": True}}),

@@ -308,3 +308,108 @@ def test_digits_come_from_index_to_name(model_dir, context, tmp_path, images):
     [answer] = service.handle([{"body": bytearray(images["one"])}], context)
     assert answer["digit"] == 8  # class 1, relabelled 9 - 1
     assert answer["top3"][0]["digit"] == 8
+
+
+# ---- KServe v1 protocol: {"instances": [...]} → {"predictions": [...]} ------------------------
+
+
+def plain_answer(handler, context, image: bytes) -> dict:
+    """The answer to one image sent as a raw body: what each v1 prediction must equal."""
+    [answer] = handler.handle([{"body": bytearray(image)}], context)
+    return answer
+
+
+@pytest.mark.parametrize(
+    "as_sent",
+    [
+        pytest.param(lambda body: body, id="json"),
+        pytest.param(lambda body: bytearray(json.dumps(body).encode()), id="json-without-type"),
+    ],
+)
+def test_kserve_v1_instances_answer_predictions_in_order(handler, context, images, as_sent):
+    """Every instance form KServe's TorchServe examples send: {"data"}, {"b64"}, bare text."""
+    body = {
+        "instances": [
+            {"data": b64(images["one"])},
+            {"b64": b64(images["seven"])},
+            b64(images["seven"]),
+            {"data": data_url(images["one"])},
+        ]
+    }
+    [answer] = handler.handle([{"body": as_sent(body)}], context)
+    assert context.statuses[0] == (200, "OK")
+    assert context.content_types[0] == "application/json"
+    one, seven = (plain_answer(handler, context, images[name]) for name in ("one", "seven"))
+    check_result(one, 1)
+    check_result(seven, 7)
+    assert answer == {"predictions": [one, seven, seven, one]}
+
+
+def test_kserve_v1_one_instance_still_answers_a_predictions_list(handler, context, images):
+    [answer] = handler.handle([{"body": {"instances": [{"data": b64(images["seven"])}]}}], context)
+    assert answer == {"predictions": [plain_answer(handler, context, images["seven"])]}
+
+
+def test_kserve_v1_errors_sit_in_predictions_in_place(handler, context, images):
+    instances = [
+        {"data": b64(images["blank"])},
+        {"image": b64(images["one"])},  # neither "data" nor "b64"
+        "%%%",
+        42,
+        {"b64": b64(images["seven"])},
+    ]
+    [answer] = handler.handle([{"body": {"instances": instances}}], context)
+    assert context.statuses[0][0] == 200  # KServe's wrapper treats any other status as a failure
+    predictions = answer["predictions"]
+    assert [p.get("error") for p in predictions] == [
+        "no_digit",
+        "bad_request",
+        "bad_image",
+        "bad_request",
+        None,
+    ]
+    assert predictions[1]["message"] == 'An instance needs a "data" or "b64" field.'
+    assert all(set(p) == {"error", "message"} for p in predictions[:4])
+    assert predictions[4] == plain_answer(handler, context, images["seven"])
+
+
+def test_kserve_v1_preview_applies_to_every_instance(handler, context, images):
+    body = {"instances": [b64(images["one"]), b64(images["seven"])], "preview": True}
+    [answer] = handler.handle([{"body": body}], context)
+    for prediction, name in zip(answer["predictions"], ("one", "seven"), strict=True):
+        preview = Image.open(io.BytesIO(base64.b64decode(prediction["preview"])))
+        np.testing.assert_array_equal(np.asarray(preview), preprocess(images[name]))
+
+
+@pytest.mark.parametrize(
+    ("instances", "message"),
+    [
+        pytest.param("abc", '"instances" must be a list.', id="not-a-list"),
+        pytest.param({"data": "abc"}, '"instances" must be a list.', id="object"),
+        pytest.param([], "The request carries no image.", id="empty"),
+    ],
+)
+def test_kserve_v1_malformed_envelope_is_400(handler, context, instances, message):
+    [answer] = handler.handle([{"body": {"instances": instances}}], context)
+    assert context.statuses[0] == (400, "Bad Request")
+    assert answer == {"error": "bad_request", "message": message}
+
+
+def test_kserve_v1_too_many_instances_is_413(strict_handler, context, images):
+    [answer] = strict_handler.handle([{"body": {"instances": [b64(images["one"])] * 3}}], context)
+    assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+
+
+def test_kserve_v1_shares_the_forward_pass_with_batch_mates(handler, context, images):
+    counting = CountingModel(handler.model)
+    handler.model = counting
+    batch = [
+        {"body": bytearray(images["seven"])},
+        {"body": {"instances": [{"data": b64(images["one"])}, {"b64": b64(images["seven"])}]}},
+        {"body": bytearray(images["one"])},
+    ]
+    first, envelope, last = handler.handle(batch, context)
+    assert counting.batch_sizes == [4]
+    check_result(first, 7)
+    assert [p["digit"] for p in envelope["predictions"]] == [1, 7]
+    check_result(last, 1)
