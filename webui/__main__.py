@@ -61,7 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         if options.debug:
             app.run(host=options.host, port=options.port, debug=True)
         else:
-            waitress.serve(app, host=options.host, port=options.port, threads=options.threads)
+            waitress.serve(
+                app,
+                host=options.host,
+                port=options.port,
+                threads=options.threads,
+                # waitress would spool up to 1 GiB to disk before Flask's own limit answers 413
+                # JSON; twice that limit still lets Flask answer, and bounds what is spooled.
+                max_request_body_size=2 * config.max_upload_bytes,
+            )
     except OSError as exc:
         print(
             f"webui: cannot listen on {options.host}:{options.port}: {exc.strerror}",

@@ -70,6 +70,11 @@ def test_real_waitress_server_proxies_and_stops_without_orphans(tmp_path, fake_t
         assert answer.status_code == 200
         assert answer.json()["digit"] == fake_torchserve.prediction()["digit"]
         assert requests.get(f"{stack.url}/readyz", timeout=5).status_code == 200
+        # Over the UI's limit (5 MB): Flask's JSON 413; far over it: waitress refuses to spool it.
+        over = requests.post(f"{stack.url}/api/predict", data=b"x" * 6_000_000, timeout=30)
+        assert (over.status_code, over.json()["error"]) == (413, "too_large")
+        far_over = requests.post(f"{stack.url}/api/predict", data=b"x" * 30_000_000, timeout=30)
+        assert far_over.status_code == 413
     finally:
         stack.stop()
     assert not psutil.pid_exists(ui_pid) or psutil.Process(ui_pid).status() == "zombie"
