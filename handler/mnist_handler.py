@@ -83,7 +83,14 @@ class DecodedRequest:
 
 
 class MnistHandler(BaseHandler):
-    """Classifies handwritten digits with the TorchScript model packed in the .mar."""
+    """Classifies handwritten digits with the TorchScript model packed in the .mar.
+
+    It overrides `handle` rather than BaseHandler's preprocess → inference → postprocess chain:
+    that chain fails or succeeds a batch as a whole, while here each request in a batch gets its
+    own status (a blank canvas answers 422 while its batch-mates answer 200), which needs the
+    decode → predict → encode steps below with the request index at hand. From BaseHandler it
+    keeps the TorchServe-facing shape (`initialize`, `initialized`, `handle`).
+    """
 
     def initialize(self, context: Any) -> None:
         # 2 cores shared by the frontend and the workers: one intra-op thread per worker.
