@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -109,6 +110,24 @@ def schema_errors(objects: list[dict[str, Any]], version: str) -> list[str]:
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_rendered_objects_pass_strict_schema_validation(rendered, version):
     assert not schema_errors(rendered, version)
+
+
+def test_the_documented_command_line_passes(tmp_path):
+    """`kubectl kustomize deploy/k8s | kubernetes-validate --strict -`, as docs/deploy.md says."""
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(UNREACHABLE_KUBECONFIG)
+    validate = Path(sys.executable).parent / "kubernetes-validate"
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", f"kubectl kustomize {K8S_DIR} | {validate} --strict -"],
+        env={**os.environ, "KUBECONFIG": str(kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("passed for resource") == 6, result.stdout
 
 
 def test_the_validation_is_strict_enough_to_catch_a_typo(rendered):
