@@ -25,13 +25,16 @@ def test_parse_args_defaults_match_make_run():
     assert parse_args(["--ui-port", "5123"]).ui_port == 5123
 
 
-@pytest.mark.parametrize("busy_field", ["ui_port", "inference_port", "metrics_port"])
+PORTS = ("ui_port", "inference_port", "management_port", "metrics_port")
+
+
+@pytest.mark.parametrize("busy_field", PORTS)
 def test_busy_port_is_a_one_line_error_before_anything_starts(tmp_path, busy_field):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = {name: free_port() for name in ("ui_port", "inference_port", "metrics_port")}
+        ports = {name: free_port() for name in PORTS}  # never a default port: it may be taken
         stack = Stack(StackConfig(**{**ports, busy_field: port}, run_dir=tmp_path))
         with pytest.raises(ServerError, match=f"Port {port} .* busy") as caught:
             stack.start()
@@ -45,7 +48,13 @@ def test_busy_port_is_a_one_line_error_before_anything_starts(tmp_path, busy_fie
 def _stack_on_fake(tmp_path: Path, fake) -> Stack:
     """A Stack whose TorchServe side is the fake (only the UI process is started)."""
     stack = Stack(
-        StackConfig(ui_port=free_port(), inference_port=fake.port, run_dir=tmp_path / "run")
+        StackConfig(
+            ui_port=free_port(),
+            inference_port=fake.port,
+            management_port=free_port(),
+            metrics_port=free_port(),
+            run_dir=tmp_path / "run",
+        )
     )
     fake.key_file = stack.torchserve.key_file
     fake.key_file.parent.mkdir(parents=True)
