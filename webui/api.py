@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Blueprint, Request, current_app, jsonify, request
+from flask import Blueprint, Request, Response, current_app, jsonify, request
 
 from webui.errors import ApiError
 from webui.model_card import read_model_card
@@ -52,8 +52,8 @@ def _checked(upload: Upload) -> Upload:
 @bp.post("/predict")
 def predict():
     upload = read_upload(request)
-    torchserve = current_app.extensions["torchserve"]
-    return jsonify(torchserve.predict(upload.body, upload.content_type))
+    answer = current_app.extensions["torchserve"].predict(upload.body, upload.content_type)
+    return Response(answer, mimetype="application/json")
 
 
 @bp.get("/model")

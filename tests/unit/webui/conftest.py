@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import requests
 from flask import Flask
+from urllib3.exceptions import NewConnectionError
 
 from webui.config import WebUIConfig
 
@@ -36,7 +36,7 @@ def upstream(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...
 
     def unreachable(*args: Any, **kwargs: Any) -> None:
         attempts.append(args)
-        raise requests.ConnectionError("unit tests have no TorchServe")
+        raise NewConnectionError(None, "unit tests have no TorchServe")
 
-    monkeypatch.setattr(app.extensions["torchserve"].session, "request", unreachable)
+    monkeypatch.setattr(app.extensions["torchserve"].pool, "request", unreachable)
     return attempts
