@@ -9,8 +9,9 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium data train export ship bench-train bench-serve archive \
-        serve token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
+.PHONY: help setup setup-java setup-chromium setup-wrk data train export ship bench-train bench-serve \
+        bench-compare archive serve token webui run realistic bench-realistic bench-threshold setup-podman \
+        images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -30,6 +31,10 @@ setup-java:
 setup-chromium:
 	@test -x /usr/bin/chromium || { echo "Installing Chromium (browser tests need it)…"; \
 	  $(APT) update -qq && $(APT) install -y -qq chromium; }
+
+setup-wrk:
+	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk (the benchmarks' load generator)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq wrk; }
 
 setup-podman:
 	@command -v podman >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
@@ -76,6 +81,9 @@ token: $(STAMP)  ## print the inference token of the running TorchServe
 bench-serve: setup  ## TorchServe latency/throughput for several worker and batch settings (own server)
 	$(PY) -m bench.serve_latency
 
+bench-compare: setup setup-wrk  ## side by side: TorchServe, the UI chain, a seed-style server, the floor (wrk)
+	$(PY) -m bench.compare
+
 webui: $(STAMP)  ## run the web UI alone against an already running TorchServe
 	$(PY) -m webui
 
@@ -105,8 +113,7 @@ up: $(STAMP) setup-podman  ## start docker-compose.yml detached; returns when th
 down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its key volume too)
 	$(PY) -m tools.containers down $(if $(V),--volumes)
 
-bench-stack: images  ## throughput of `make run` and of the compose stack, side by side (wrk)
-	@command -v wrk >/dev/null 2>&1 || { $(APT) update -qq && $(APT) install -y -qq wrk; }
+bench-stack: images setup-wrk  ## throughput of `make run` and of the compose stack, side by side (wrk)
 	$(PY) -m bench.stack_throughput
 
 # ---- quality -----------------------------------------------------------------------------------

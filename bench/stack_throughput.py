@@ -11,28 +11,20 @@ The request is docs/samples/seven.png sent raw, as the page sends its canvas.
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench import wrk
 from tools import containers, paths
 from tools.cli import parse_config
 from tools.stack import Stack, StackConfig
 from tools.torchserve import free_port
 
 SAMPLE = paths.REPO_ROOT / "docs" / "samples" / "seven.png"
-WRK_SCRIPT = """\
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "image/png"
-local f = assert(io.open("{sample}", "rb"))
-wrk.body = f:read("*all")
-f:close()
-"""
 
 
 @dataclass
@@ -54,31 +46,21 @@ class Run:
     errors: int  # non-2xx answers and socket errors
 
 
-def wrk(url: str, config: ThroughputConfig, script: Path) -> tuple[float, float, float, int]:
-    """(requests/s, p50 ms, p99 ms, errors) of one wrk run."""
-    command = ["wrk", f"-t{config.threads}", f"-c{config.connections}", f"-d{config.seconds}s"]
-    command += ["--latency", "-s", str(script), f"{url}/api/predict"]
-    text = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", text)[1])
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text
+def run_wrk(url: str, config: ThroughputConfig, script: Path) -> wrk.WrkResult:
+    return wrk.run(
+        f"{url}/api/predict",
+        script,
+        connections=config.connections,
+        threads=config.threads,
+        seconds=config.seconds,
     )
-    errors = int(non_2xx[1]) if non_2xx else 0
-    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    return rps, _ms(text, "50%"), _ms(text, "99%"), errors
-
-
-def _ms(text: str, percentile: str) -> float:
-    value, unit = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", text).groups()
-    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
 def measure(config: ThroughputConfig) -> list[Run]:
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="bench-stack-") as tmp:
         script = Path(tmp) / "post.lua"
-        script.write_text(WRK_SCRIPT.format(sample=SAMPLE))
+        script.write_text(wrk.post_script(SAMPLE, {"Content-Type": "image/png"}))
         local = StackConfig(
             ui_port=free_port(),
             inference_port=free_port(),
@@ -92,8 +74,16 @@ def measure(config: ThroughputConfig) -> list[Run]:
                 urls = {"make run": stack.url, "compose": containers.up(compose)}
                 for round_ in range(1, config.rounds + 1):
                     for name, url in urls.items():
-                        wrk(url, config, script)  # warm-up: connections, JIT, caches
-                        run = Run(name, round_, *wrk(url, config, script))
+                        run_wrk(url, config, script)  # warm-up: connections, JIT, caches
+                        result = run_wrk(url, config, script)
+                        run = Run(
+                            name,
+                            round_,
+                            result.requests_per_s,
+                            result.p50_ms,
+                            result.p99_ms,
+                            result.errors,
+                        )
                         runs.append(run)
                         print(f"round {round_} {name:8}: {asdict(run)}", flush=True)
             finally:
