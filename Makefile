@@ -78,7 +78,7 @@ serve: setup  ## run TorchServe in the foreground with serve_config/ and model_s
 token: $(STAMP)  ## print the inference token of the running TorchServe
 	@$(PY) -m tools.torchserve --print-token
 
-bench-serve: setup  ## TorchServe latency/throughput for several worker and batch settings (own server)
+bench-serve: setup setup-wrk  ## TorchServe latency/throughput for several worker and batch settings (own server)
 	$(PY) -m bench.serve_latency
 
 bench-compare: setup setup-wrk  ## side by side: TorchServe, the UI chain, a seed-style server, the floor (wrk)

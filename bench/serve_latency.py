@@ -1,49 +1,48 @@
 """Latency and throughput of TorchServe for several worker / batch settings, side by side.
 
-Starts its own TorchServe (free ports, temporary directory, the project's config) serving
-model_store/mnist.mar, then for every setting re-registers mnist through the management API with
-that many workers, batch size and batch delay, and measures:
-  sequential   one request at a time: p50 / p95 latency (what a single user feels)
-  concurrent   N clients at once: throughput and p50 / p95 latency (what a busy server does)
+Starts its own TorchServe (free ports, temporary directory, the project's config, or another
+config.properties with --config-template) serving model_store/mnist.mar, then for every setting
+re-registers mnist through the management API with that many workers, batch size and batch delay,
+and measures with wrk (bench/wrk.py):
+  one client   one connection: p50 / p99 latency (what a single user feels)
+  concurrent   N connections: throughput and p50 / p99 latency (what a busy server does)
 Settings are interleaved and repeated (round 1: all settings, round 2: all settings, …) so that
-background load, e.g. training on the same cores, hits them alike; medians over rounds are shown.
+background load hits them alike; medians over rounds are shown.
 
-The request is a 280×280 canvas-style PNG of a drawn digit, sent raw, as the web UI sends it.
+The request is docs/samples/seven.png, a 280×280 canvas export, sent raw as the web UI sends it.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import requests
-from PIL import Image, ImageDraw
 
+from bench import wrk
 from tools.archive import stock_model_store
 from tools.cli import parse_config
-from tools.paths import ARTIFACTS_DIR
+from tools.paths import ARTIFACTS_DIR, REPO_ROOT, SERVE_CONFIG_DIR
 from tools.torchserve import TorchServe, free_port
 
-SETTINGS = "1:1:0,1:8:1,1:8:5,2:1:0,2:4:5,2:8:1,2:8:5,2:8:20"
+SETTINGS = "1:1:0,2:1:0,3:1:0,2:4:1,2:8:1,2:8:2"
+SAMPLE = REPO_ROOT / "docs" / "samples" / "seven.png"
 
 
 @dataclass
 class BenchConfig:
     settings: str = SETTINGS  # workers:batch_size:max_batch_delay_ms, comma-separated
-    sequential: int = 100  # single requests, one after the other, per setting and round
-    concurrent_requests: int = 400  # requests per setting and round under concurrency
-    concurrency: int = 8  # clients sending at once
-    warmup: int = 20  # requests before measuring each setting
+    seconds: int = 8  # wrk run length, per setting, load and round
+    warmup: int = 2  # seconds of load before measuring each setting
+    concurrency: int = 16  # connections for the throughput run
     repeats: int = 2  # rounds over all settings
+    config_template: Path = SERVE_CONFIG_DIR / "config.properties"  # e.g. other netty threads
     out: Path = ARTIFACTS_DIR / "bench" / "serve_latency.json"  # raw results
 
 
@@ -52,44 +51,13 @@ class Measurement:
     setting: str
     round: int
     seq_p50_ms: float
-    seq_p95_ms: float
+    seq_p99_ms: float
     conc_p50_ms: float
-    conc_p95_ms: float
+    conc_p99_ms: float
     throughput_rps: float
     errors: int
     mean_batch: float  # images per forward pass under concurrency (from /metrics)
     load_before: float  # 1-minute load average when the measurement started
-
-
-def digit_png() -> bytes:
-    """A 280×280 canvas export: black strokes on a transparent background."""
-    image = Image.new("RGBA", (280, 280), (0, 0, 0, 0))
-    ImageDraw.Draw(image).line([(60, 60), (220, 60), (120, 240)], fill=(0, 0, 0, 255), width=22)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
-class Client:
-    """Sends the benchmark image; one HTTP session per thread (connections are reused)."""
-
-    def __init__(self, server: TorchServe, image: bytes) -> None:
-        self.server, self.image = server, image
-        self.url = f"{server.inference_url}/predictions/mnist"
-        self.local = threading.local()
-
-    def request(self, _: object = None) -> tuple[float, bool]:
-        session = getattr(self.local, "session", None) or requests.Session()
-        self.local.session = session
-        headers = {"Authorization": f"Bearer {self.server.token()}"}
-        started = time.perf_counter()
-        answer = session.post(self.url, data=self.image, headers=headers, timeout=60)
-        return (time.perf_counter() - started) * 1000, answer.status_code == 200
 
 
 def register(server: TorchServe, workers: int, batch: int, delay_ms: int) -> dict:
@@ -123,29 +91,33 @@ def batch_counters(server: TorchServe) -> tuple[float, float]:
     return totals["ImagesClassified"], totals["ForwardPasses"]
 
 
-def measure(client: Client, config: BenchConfig, setting: str, round_: int) -> Measurement:
+def measure(server: TorchServe, config: BenchConfig, setting: str, round_: int) -> Measurement:
     load = os.getloadavg()[0]
-    for _ in range(config.warmup):
-        client.request()
-    sequential = [client.request() for _ in range(config.sequential)]
-    images_before, passes_before = batch_counters(client.server)
-    with ThreadPoolExecutor(config.concurrency) as pool:
-        started = time.perf_counter()
-        concurrent = list(pool.map(client.request, range(config.concurrent_requests)))
-        elapsed = time.perf_counter() - started
-    time.sleep(0.5)  # metrics reach the frontend asynchronously
-    images_after, passes_after = batch_counters(client.server)
-    seq_ms = [ms for ms, _ in sequential]
-    conc_ms = [ms for ms, _ in concurrent]
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "post.lua"
+        headers = {"Content-Type": "image/png", "Authorization": f"Bearer {server.token()}"}
+        script.write_text(wrk.post_script(SAMPLE, headers))
+        url = f"{server.inference_url}/predictions/mnist"
+
+        def load_with(connections: int, seconds: int) -> wrk.WrkResult:
+            threads = min(2, connections)
+            return wrk.run(url, script, connections=connections, threads=threads, seconds=seconds)
+
+        load_with(config.concurrency, config.warmup)
+        one = load_with(1, config.seconds)
+        images_before, passes_before = batch_counters(server)
+        many = load_with(config.concurrency, config.seconds)
+        time.sleep(0.5)  # metrics reach the frontend asynchronously
+        images_after, passes_after = batch_counters(server)
     return Measurement(
         setting=setting,
         round=round_,
-        seq_p50_ms=round(percentile(seq_ms, 50), 1),
-        seq_p95_ms=round(percentile(seq_ms, 95), 1),
-        conc_p50_ms=round(percentile(conc_ms, 50), 1),
-        conc_p95_ms=round(percentile(conc_ms, 95), 1),
-        throughput_rps=round(len(concurrent) / elapsed, 1),
-        errors=sum(not ok for _, ok in sequential + concurrent),
+        seq_p50_ms=round(one.p50_ms, 2),
+        seq_p99_ms=round(one.p99_ms, 2),
+        conc_p50_ms=round(many.p50_ms, 2),
+        conc_p99_ms=round(many.p99_ms, 2),
+        throughput_rps=round(many.requests_per_s, 1),
+        errors=one.errors + many.errors,
         mean_batch=round((images_after - images_before) / max(passes_after - passes_before, 1), 2),
         load_before=round(load, 2),
     )
@@ -153,22 +125,22 @@ def measure(client: Client, config: BenchConfig, setting: str, round_: int) -> M
 
 def summary_table(results: list[Measurement], config: BenchConfig) -> str:
     lines = [
-        f"Sequential: {config.sequential} requests; concurrent: {config.concurrent_requests} "
-        f"requests from {config.concurrency} clients; median over {config.repeats} rounds.",
+        f"wrk, {config.seconds:g} s per run: one connection, then {config.concurrency}; "
+        f"medians over {config.repeats} rounds.",
         "",
-        "| workers:batch:delay | seq p50 ms | seq p95 ms | conc p50 ms | conc p95 ms | req/s | "
-        "images/pass | errors |",
+        f"| workers:batch:delay | 1 client p50 ms | p99 ms | {config.concurrency} clients p50 ms "
+        "| p99 ms | req/s | images/pass | errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
     for setting in dict.fromkeys(m.setting for m in results):
         rows = [m for m in results if m.setting == setting]
 
         def med(name: str, rows: list[Measurement] = rows) -> float:
-            return round(statistics.median(getattr(m, name) for m in rows), 1)
+            return round(statistics.median(getattr(m, name) for m in rows), 2)
 
         lines.append(
-            f"| {setting} | {med('seq_p50_ms')} | {med('seq_p95_ms')} | {med('conc_p50_ms')} | "
-            f"{med('conc_p95_ms')} | {med('throughput_rps')} | {med('mean_batch')} | "
+            f"| {setting} | {med('seq_p50_ms')} | {med('seq_p99_ms')} | {med('conc_p50_ms')} | "
+            f"{med('conc_p99_ms')} | {med('throughput_rps')} | {med('mean_batch')} | "
             f"{sum(m.errors for m in rows)} |"
         )
     return "\n".join(lines)
@@ -188,10 +160,10 @@ def run(config: BenchConfig) -> list[Measurement]:
             metrics_port=free_port(),
             workdir=Path(tmp) / "work",
             model_store=store,
+            config_template=config.config_template,
         )
         print(f"Starting TorchServe ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}) …")
         with server:
-            client = Client(server, digit_png())
             results = []
             for round_ in range(1, config.repeats + 1):
                 for workers, batch, delay in settings:
@@ -200,7 +172,7 @@ def run(config: BenchConfig) -> list[Measurement]:
                     actual = (len(model["workers"]), model["batchSize"], model["maxBatchDelay"])
                     if actual != (workers, batch, delay):
                         print(f"warning: asked {setting}, TorchServe runs {actual}")
-                    result = measure(client, config, setting, round_)
+                    result = measure(server, config, setting, round_)
                     results.append(result)
                     print(f"round {round_} {setting}: {asdict(result)}", flush=True)
     return results
