@@ -10,8 +10,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium setup-wrk data train export ship bench-train bench-serve \
-        bench-compare archive serve token webui run realistic bench-realistic bench-threshold setup-podman \
-        images up down bench-stack \
+        bench-compare bench-preprocess archive serve token webui run realistic bench-realistic \
+        bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -100,6 +100,9 @@ bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and o
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
+
+bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
+	$(PY) -m bench.preprocess_speed
 
 # ---- containers --------------------------------------------------------------------------------
 

@@ -1,16 +1,34 @@
 """Stage 2, finding the ink: grey and alpha → ink strength in [0, 1] (1 where the pen was).
 
-Transparency and a desk around a photographed sheet become paper; then polarity, uneven light and
-noise are dealt with and specks dropped. Raises InputError no_digit when no digit stands out.
+Transparency becomes paper. A clean drawing (one paper shade, one ink) is read directly; anything
+else gets the photo analysis: a desk around a photographed sheet becomes paper, then polarity,
+uneven light and noise are dealt with. Specks are dropped last. Raises InputError no_digit when
+no digit stands out. Images are uint8 grey levels until the ink strength, which is float32.
 """
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
 
 from handler.limits import InputError, Limits
-from handler.normalize import sliding_filter
+from handler.normalize import max_filter, min_filter
+
+# A clean drawing: most of its border (90%) is one shade (±2 grey levels), few of its pixels
+# are mid-greys (20–80% of the way from paper to ink: anti-aliased edges take about 1%), and the
+# ink covers at most 30% (past 20% of the way). A photo's noise and shading fail the border
+# test; a sheet on a desk, whose sheet would pass for ink, covers 40% of the frame or more.
+FLAT_SHADES = 2
+FLAT_BORDER = 0.9
+MAX_MID_GREYS = 0.05
+MAX_INK = 0.3
+
+# [1, 2, 1] / 4: the binomial blur, row and column.
+BINOMIAL = np.array([0.25, 0.5, 0.25], dtype=np.float32)
+
+# The diagonal second difference of a pixel's 2×2 block (as filter2D weighs it, anchored top-left).
+DIAGONAL = np.array([[1, -1], [-1, 1]], dtype=np.float32)
 
 
 def flatten_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
@@ -19,13 +37,68 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
     A browser canvas exports black ink on transparent black pixels: read without alpha, the digit
     vanishes. Drawn (opaque) pixels that are dark go on white, light ones on black.
     """
-    if alpha is None or alpha.min() >= 0.99:
+    if alpha is None or alpha.min() >= 253:  # 99% opaque everywhere
         return grey
-    opacity = float(alpha.sum())
+    opacity = float(alpha.sum(dtype=np.float64))
     if opacity == 0.0:
-        return np.ones_like(grey)  # fully transparent: blank, ink_map will say so
-    backdrop = 1.0 if float((grey * alpha).sum()) / opacity < 0.5 else 0.0
-    return grey * alpha + backdrop * (1.0 - alpha)
+        return np.full_like(grey, 255)  # fully transparent: blank, the ink stage will say so
+    drawn = cv2.multiply(grey, alpha, dtype=cv2.CV_32F).sum(dtype=np.float64) / opacity
+    if drawn < 127.5:  # dark ink on white: 255 − (255 − grey) × alpha
+        return 255 - cv2.multiply(255 - grey, alpha, scale=1 / 255)
+    return cv2.multiply(grey, alpha, scale=1 / 255)  # light ink on black: grey × alpha
+
+
+# ---- clean drawings: the fast path -------------------------------------------------------------
+
+
+def is_clean_drawing(grey: np.ndarray) -> bool:
+    """One paper shade and one ink, as a drawing app exports: no noise, shading or desk to handle.
+
+    Photos, scans and blurry enlarged thumbnails fail, and get the photo analysis.
+    """
+    paper, border = _paper(grey)
+    ink = _ink_shade(grey, paper)
+    if _share_near(border, paper) < FLAT_BORDER or abs(ink - paper) <= 2 * FLAT_SHADES:
+        return False  # noise, shading or a desk along the edge; or blank (refused as always)
+    counts = _histogram(grey) / grey.size
+    way_to_ink = (np.arange(256) - paper) / (ink - paper)  # of each grey level
+    mid_greys = counts[(way_to_ink >= 0.2) & (way_to_ink <= 0.8)].sum()
+    return mid_greys <= MAX_MID_GREYS and counts[way_to_ink >= 0.2].sum() <= MAX_INK
+
+
+def drawing_ink(grey: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
+    """Ink strength of a clean drawing (`is_clean_drawing`); raises no_digit when it is blank.
+
+    What `ink_map` computes, without what a clean drawing does not need: its paper is one shade
+    (no background to estimate) and it has no sensor noise (the noise floor, one grey level).
+    """
+    paper, _ = _paper(grey)
+    paper_image = np.full_like(grey, paper)
+    if _ink_shade(grey, paper) < paper:
+        depth = cv2.subtract(paper_image, grey)  # dark ink; subtract saturates at 0
+    else:
+        depth = cv2.subtract(grey, paper_image)
+    return _ink_strength(_smooth3(depth), 1.0, limits)
+
+
+def _paper(grey: np.ndarray) -> tuple[int, np.ndarray]:
+    """The paper's shade (the median of the border) and the border's histogram."""
+    border = _histogram(_border(grey))
+    return round(_percentile_of_counts(border, 50)), border
+
+
+def _share_near(counts: np.ndarray, level: int) -> float:
+    """The share of a histogram's pixels within FLAT_SHADES grey levels of `level`."""
+    return float(counts[max(0, level - FLAT_SHADES) : level + FLAT_SHADES + 1].sum() / counts.sum())
+
+
+def _ink_shade(grey: np.ndarray, paper: float) -> float:
+    """The grey level farthest from the paper (the darker one on a tie)."""
+    darkest, lightest, _, _ = cv2.minMaxLoc(grey)
+    return darkest if paper - darkest >= lightest - paper else lightest
+
+
+# ---- photos and everything else ----------------------------------------------------------------
 
 
 def paint_out_surroundings(grey: np.ndarray) -> tuple[np.ndarray, bool]:
@@ -38,20 +111,15 @@ def paint_out_surroundings(grey: np.ndarray) -> tuple[np.ndarray, bool]:
     The desk is painted with the nearby paper's shade, so no edge is left to pass for ink.
     Returns the image and whether a sheet was found (its ink is then dark).
     """
-    small = _shrink_to(grey, 64)
+    small = _shrink_to(grey, 64) / 255
     edges, light_level = float(np.median(_border(small))), float(np.percentile(small, 95))
     if light_level - edges < 0.2:
         return grey, False
     light = small > edges + 0.3 * (light_level - edges)  # nearer the desk: shade is sheet
-    starts, ends, rows, roots = _connected_runs(~light)
-    touching = (rows == 0) | (rows == small.shape[0] - 1) | (starts == 0) | (ends == small.shape[1])
-    desk = np.zeros(small.shape, dtype=np.float32)
-    keep = np.isin(roots, roots[touching])
-    for row, start, end in zip(rows[keep], starts[keep], ends[keep], strict=True):
-        desk[row, start:end] = 1.0
-    sheet_rim = (sliding_filter(desk, 3, np.nanmax) > 0.5) & (desk < 0.5)
-    desk_rim = (desk > 0.5) & (sliding_filter(desk, 3, np.nanmin) < 0.5)
-    sheet = desk < 0.5
+    desk = _touching_the_edge(~light)
+    sheet_rim = (max_filter(desk, 3) > 0) & (desk == 0)
+    desk_rim = (desk > 0) & (min_filter(desk, 3) == 0)
+    sheet = desk == 0
     if (
         sheet.mean() < 0.4  # a sheet is big…
         or light[sheet].mean() < 0.75  # …and mostly paper; a big light "0" on black is not
@@ -59,10 +127,18 @@ def paint_out_surroundings(grey: np.ndarray) -> tuple[np.ndarray, bool]:
         or np.median(small[sheet_rim]) - np.median(small[desk_rim]) < 0.1  # a sharp step
     ):
         return grey, False
-    desk = sliding_filter(desk, 5, np.nanmax) > 0.5  # also the sheet's shaded rim
-    paper = _resize(_extend_into(small, desk), grey.shape, Image.Resampling.BILINEAR)
-    outside = _resize(desk.astype(np.float32), grey.shape, Image.Resampling.BILINEAR) > 0.5
-    return np.where(outside, paper, grey), True
+    desk = max_filter(desk, 5).astype(bool)  # also the sheet's shaded rim
+    paper = np.round(_extend_into(small, desk) * 255).astype(np.uint8)
+    outside = _resize(desk.astype(np.float32), grey.shape, cv2.INTER_LINEAR) > 0.5
+    return np.where(outside, _resize(paper, grey.shape, cv2.INTER_LINEAR), grey), True
+
+
+def _touching_the_edge(mask: np.ndarray) -> np.ndarray:
+    """The 8-connected regions of a mask that touch the image's edge: uint8, 1 inside them."""
+    _, labels = cv2.connectedComponents(mask.view(np.uint8), connectivity=8)
+    edge_labels = np.unique(np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel()]))
+    edge_labels = edge_labels[edge_labels > 0]  # label 0 is outside the mask
+    return np.isin(labels, edge_labels).view(np.uint8)
 
 
 def _extend_into(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
@@ -70,13 +146,18 @@ def _extend_into(image: np.ndarray, missing: np.ndarray) -> np.ndarray:
     filled = np.where(missing, 0.0, image).astype(np.float32)
     known = (~missing).astype(np.float32)
     while True:
-        total = sliding_filter(filled * known, 3, np.nansum)
-        count = sliding_filter(known, 3, np.nansum)
+        total = _sum3(filled * known)
+        count = _sum3(known)
         grown = (known == 0) & (count > 0)
         if not grown.any():  # all filled (or nothing known to grow from)
             return filled
         filled[grown] = total[grown] / count[grown]
         known[grown] = 1.0
+
+
+def _sum3(image: np.ndarray) -> np.ndarray:
+    """Sum over each pixel's 3×3 neighbourhood; outside the image counts as nothing."""
+    return cv2.boxFilter(image, -1, (3, 3), normalize=False, borderType=cv2.BORDER_CONSTANT)
 
 
 def ink_map(
@@ -94,41 +175,63 @@ def ink_map(
     smooth = _smooth3(grey)
     if dark_ink is None:
         dark_ink = _ink_is_dark(smooth)
-    bright_ink = 1.0 - smooth if dark_ink else smooth
-    signal = bright_ink - estimate_background(bright_ink)
+    bright_ink = 255.0 - smooth if dark_ink else smooth
+    return _ink_strength(bright_ink - estimate_background(bright_ink), noise, limits)
 
+
+def _ink_strength(signal: np.ndarray, noise: float, limits: Limits) -> np.ndarray:
+    """Ink signal (grey levels above the paper) → strength in [0, 1], by a soft threshold.
+
+    Below a quarter of the ink level is paper, above 60% of it full ink, linear between: stroke
+    edges stay anti-aliased as in MNIST, and faint shading falls to zero. Raises no_digit when
+    the ink level is too low for the contrast or noise limits.
+    """
     candidates = signal[signal > 4.0 * noise]
     # A high percentile, not the maximum, so one dark blot does not set the scale for the strokes.
     level = float(np.percentile(candidates, 95)) if candidates.size else 0.0
-    if level < limits.min_contrast or level < limits.min_snr * noise:
+    if level < limits.min_contrast * 255 or level < limits.min_snr * noise:
         raise InputError("no_digit", 422, "No digit found: the image is blank or too faint.")
-
     low = max(0.25 * level, 3.0 * noise)
-    high = max(0.6 * level, low + 1e-3)
-    return np.clip((signal - low) / (high - low), 0.0, 1.0).astype(np.float32)
+    high = max(0.6 * level, low + 0.25)
+    strength = signal - np.float32(low)
+    strength *= np.float32(1.0 / (high - low))
+    return np.clip(strength, 0.0, 1.0, out=strength)
 
 
 def pixel_noise(grey: np.ndarray) -> float:
-    """Standard deviation of pixel noise, at least 1/255.
+    """Standard deviation of pixel noise, in grey levels, at least 1.
 
     From the diagonal second difference, which cancels smooth shading and straight edges, so
     neither the lighting nor how much of the image is ink can pass for noise.
     """
-    diagonal = grey[1:, 1:] - grey[1:, :-1] - grey[:-1, 1:] + grey[:-1, :-1]
-    return max(1.4826 * float(np.median(np.abs(diagonal))) / 2.0, 1.0 / 255)
+    diagonal = cv2.filter2D(grey, cv2.CV_16S, DIAGONAL, anchor=(0, 0))[:-1, :-1]
+    # |…| saturates at 255 levels, far above any noise the median could report.
+    median = _percentile_of_counts(_histogram(cv2.convertScaleAbs(diagonal)), 50)
+    return max(1.4826 * median / 2.0, 1.0)
+
+
+def _histogram(image: np.ndarray) -> np.ndarray:
+    """How many pixels of a uint8 image have each grey level 0…255."""
+    return cv2.calcHist([image], [0], None, [256], [0, 256]).ravel()
+
+
+def _percentile_of_counts(counts: np.ndarray, q: float) -> float:
+    """numpy's percentile (linear interpolation) of the bin numbers, seen `counts` times each."""
+    cumulative = np.cumsum(counts, dtype=np.float64)
+    rank = q / 100 * (cumulative[-1] - 1)
+    below, above = np.searchsorted(cumulative, [np.floor(rank), np.ceil(rank)], side="right")
+    return float(below + (rank - np.floor(rank)) * (above - below))
 
 
 def _smooth3(image: np.ndarray) -> np.ndarray:
-    """3×3 binomial blur (numpy; PIL cannot blur float images): tames pixel noise."""
-    padded = np.pad(image, 1, mode="edge")
-    rows = padded[:-2] + 2.0 * padded[1:-1] + padded[2:]
-    return ((rows[:, :-2] + 2.0 * rows[:, 1:-1] + rows[:, 2:]) / 16.0).astype(np.float32)
+    """3×3 binomial blur (edges repeated), as float32: tames pixel noise."""
+    return cv2.sepFilter2D(image, cv2.CV_32F, BINOMIAL, BINOMIAL, borderType=cv2.BORDER_REPLICATE)
 
 
 def _ink_is_dark(grey: np.ndarray) -> bool:
     """Decide polarity from the border, which is mostly paper: is the far extreme darker?"""
     paper = float(np.median(_border(grey)))
-    return paper - float(grey.min()) >= float(grey.max()) - paper
+    return _ink_shade(grey, paper) < paper
 
 
 def _border(grey: np.ndarray) -> np.ndarray:
@@ -146,23 +249,28 @@ def estimate_background(bright_ink: np.ndarray, window: int = 15) -> np.ndarray:
     removes every stroke (strokes are thinner than that) and keeps slow illumination gradients.
     """
     small = _shrink_to(bright_ink, 64)
-    opened = sliding_filter(sliding_filter(small, window, np.nanmin), window, np.nanmax)
-    return _resize(opened, bright_ink.shape, Image.Resampling.BILINEAR)
+    opened = max_filter(min_filter(small, window), window)
+    return _resize(opened, bright_ink.shape, cv2.INTER_LINEAR)
 
 
 def _shrink_to(image: np.ndarray, long_side: int) -> np.ndarray:
-    """Area-averaged copy whose long side is `long_side` pixels."""
+    """Box-averaged float32 copy whose long side is `long_side` pixels.
+
+    PIL's box resampling: as fast as cv2.INTER_AREA at these factors, and what the thresholds
+    of the desk check were set with.
+    """
     scale = long_side / max(image.shape)
-    shape = tuple(max(1, round(side * scale)) for side in image.shape)
-    return _resize(image, shape, Image.Resampling.BOX)
+    size = (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale)))
+    as_float = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))
+    return np.asarray(as_float.resize(size, Image.Resampling.BOX))
 
 
-def _resize(image: np.ndarray, shape: tuple[int, ...], method: Image.Resampling) -> np.ndarray:
-    """Resize a float image to `shape` (rows, columns)."""
-    resized = Image.fromarray(np.ascontiguousarray(image, dtype=np.float32), mode="F").resize(
-        (shape[1], shape[0]), method
-    )
-    return np.asarray(resized, dtype=np.float32)
+def _resize(image: np.ndarray, shape: tuple[int, ...], method: int) -> np.ndarray:
+    """Resize an image to `shape` (rows, columns)."""
+    return cv2.resize(image, (shape[1], shape[0]), interpolation=method)
+
+
+# ---- both: specks ------------------------------------------------------------------------------
 
 
 def remove_specks(ink: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
@@ -170,49 +278,15 @@ def remove_specks(ink: np.ndarray, limits: Limits = Limits()) -> np.ndarray:
 
     Raises no_digit when what is left spans less than `min_digit_extent` of the image: a speck.
     """
-    starts, ends, rows, roots = _connected_runs(ink > 0)
-    if not roots.size:
+    count, labels = cv2.connectedComponents((ink > 0).view(np.uint8), connectivity=8)
+    if count == 1:  # label 0 is the background
         raise InputError("no_digit", 422, "No digit found: the image is blank.")
-    areas = np.bincount(roots, weights=ends - starts)
-    small = areas[roots] < limits.speck_fraction * areas.max()
-    kept_rows, kept_starts, kept_ends = rows[~small], starts[~small], ends[~small]
-    extent = max(kept_rows.max() + 1 - kept_rows.min(), kept_ends.max() - kept_starts.min())
-    if extent < limits.min_digit_extent * max(ink.shape):
+    cleaned = ink
+    if count > 2:  # several blobs: keep those at least speck_fraction of the largest
+        areas = np.bincount(labels.ravel(), minlength=count)[1:]
+        kept = np.flatnonzero(areas >= limits.speck_fraction * areas.max()) + 1
+        cleaned = ink * np.isin(labels, kept)  # few blobs are kept: a few comparisons
+    _, _, width, height = cv2.boundingRect((cleaned > 0).view(np.uint8))
+    if max(width, height) < limits.min_digit_extent * max(ink.shape):
         raise InputError("no_digit", 422, "No digit found: only a tiny speck of ink.")
-    cleaned = ink.copy()
-    for row, start, end in zip(rows[small], starts[small], ends[small], strict=True):
-        cleaned[row, start:end] = 0.0
     return cleaned
-
-
-def _connected_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """8-connected components of a mask, as horizontal runs: (starts, ends, rows, component).
-
-    Run-length labelling with union-find: a digit is a few runs per row, so this is fast in
-    plain Python where a pixel-by-pixel flood fill would not be.
-    """
-    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
-    rows, starts = np.nonzero(edges == 1)
-    _, ends = np.nonzero(edges == -1)
-    parent = list(range(len(starts)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    row_first = np.searchsorted(rows, np.arange(mask.shape[0] + 1))
-    for row in range(1, mask.shape[0]):
-        above = range(row_first[row - 1], row_first[row])
-        i = above.start
-        for j in range(row_first[row], row_first[row + 1]):
-            # Skip runs above that end before this one starts (diagonal contact counts).
-            while i < above.stop and ends[i] < starts[j]:
-                i += 1
-            k = i
-            while k < above.stop and starts[k] <= ends[j]:
-                parent[find(j)] = find(k)
-                k += 1
-    roots = np.array([find(i) for i in range(len(starts))], dtype=np.int64)
-    return starts, ends, rows, roots

@@ -4,15 +4,15 @@ The digit's bounding box is fitted into 20×20 keeping the aspect ratio (fine-pe
 to MNIST's 2–3 px first), and its centre of mass is placed at (14, 14).
 
 Training imports `scale_pixels` from this module alone, so it imports nothing from the handler
-package: thresholds come in as arguments. For the same reason `sliding_filter`, which the ink
-stage uses too, is defined here.
+package: thresholds come in as arguments. For the same reason the min and max filters, which the
+ink stage uses too, are defined here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -37,10 +37,10 @@ def scale_pixels(x: Any) -> Any:
 
 def ink_bbox(ink: np.ndarray) -> tuple[int, int, int, int]:
     """(top, left, bottom, right) of the ink, bottom and right exclusive."""
-    rows, cols = np.nonzero(ink.any(axis=1))[0], np.nonzero(ink.any(axis=0))[0]
-    if not rows.size:
+    left, top, width, height = cv2.boundingRect((ink > 0).view(np.uint8))
+    if not width:
         raise ValueError("the ink map is blank")  # the ink stage refuses blank images first
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    return top, left, top + height, left + width
 
 
 def normalize_digit(ink: np.ndarray, min_stroke: float) -> np.ndarray:
@@ -48,19 +48,14 @@ def normalize_digit(ink: np.ndarray, min_stroke: float) -> np.ndarray:
 
     Strokes thinner than `min_stroke` px of the 20×20 box are widened first (0: never).
     """
-    top, left, bottom, right = ink_bbox(ink)
-    crop = ink[top:bottom, left:right]
+    crop = _crop_to_ink(ink)
     if min_stroke > 0:
-        crop = thicken_strokes(crop, min_stroke)
-        top, left, bottom, right = ink_bbox(crop)
-        crop = crop[top:bottom, left:right]
+        crop = _crop_to_ink(thicken_strokes(crop, min_stroke))
 
     height, width = crop.shape
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    resized = Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(
-        size, Image.Resampling.LANCZOS
-    )
+    resized = _as_image(crop).resize(size, Image.Resampling.LANCZOS)
     patch = np.clip(np.asarray(resized), 0.0, None)
     patch = patch / max(float(patch.max()), 1e-6)  # strongest stroke = full white, like MNIST
 
@@ -81,14 +76,24 @@ def thicken_strokes(crop: np.ndarray, min_stroke: float) -> np.ndarray:
     scale = DIGIT_BOX * detail / max(crop.shape)
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(crop), mode="F").resize(size, method))
-    mask = (small > 0.05 * small.max()).astype(np.float32)
-    boundary = mask.sum() - (sliding_filter(mask, 3, np.nanmin) > 0.5).sum()
-    width = 2.0 * float(small.sum()) / max(float(boundary), 1.0)  # area / half the perimeter
+    small = np.asarray(_as_image(crop).resize(size, method))
+    mask = (small > 0.05 * small.max()).astype(np.uint8)
+    boundary = int(mask.sum()) - int(min_filter(mask, 3).sum())
+    width = 2.0 * float(small.sum()) / max(boundary, 1)  # area / half the perimeter
     grow = round(min_stroke * detail - width)
     if grow < 1:
         return crop
-    return sliding_filter(np.pad(small, grow), grow + 1, np.nanmax)
+    return max_filter(np.pad(small, grow), grow + 1)
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    top, left, bottom, right = ink_bbox(ink)
+    return ink[top:bottom, left:right]
+
+
+def _as_image(image: np.ndarray) -> Image.Image:
+    """A float32 PIL image ("F"), which PIL's Lanczos and box resampling take."""
+    return Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))
 
 
 def _place(profile: np.ndarray, length: int) -> int:
@@ -97,12 +102,16 @@ def _place(profile: np.ndarray, length: int) -> int:
     return int(np.clip(round(CENTRE - centre_of_mass), 0, FIELD - length))
 
 
-def sliding_filter(image: np.ndarray, window: int, reduce: Callable) -> np.ndarray:
-    """Separable square min or max filter that ignores the outside (NaN padding): a stroke along
-    the edge stays a stroke, where repeating the edge pixels outward would widen it."""
-    for axis in (0, 1):
-        pad = [(0, 0), (0, 0)]
-        pad[axis] = (window // 2, window // 2)
-        padded = np.pad(image, pad, constant_values=np.nan)
-        image = reduce(np.lib.stride_tricks.sliding_window_view(padded, window, axis=axis), axis=-1)
-    return image.astype(np.float32)
+# cv2's erode and dilate with a box are sliding min and max filters; by default they ignore the
+# pixels outside the image, so a stroke along the edge stays a stroke (repeating the edge pixels
+# outward would widen it).
+
+
+def min_filter(image: np.ndarray, window: int) -> np.ndarray:
+    """Minimum over a `window` × `window` square around each pixel."""
+    return cv2.erode(image, np.ones((window, window), np.uint8))
+
+
+def max_filter(image: np.ndarray, window: int) -> np.ndarray:
+    """Maximum over a `window` × `window` square around each pixel."""
+    return cv2.dilate(image, np.ones((window, window), np.uint8))

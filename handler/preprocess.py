@@ -1,15 +1,17 @@
 """The pipeline: the bytes people send (canvas drawings, uploads, photos) → an MNIST-style digit.
 
 This is the project's only preprocessing implementation. It ships inside the .mar next to the
-handler, so its modules import nothing else from this repository (only PIL and numpy).
+handler, so its modules import nothing else from this repository (only OpenCV, PIL and numpy).
 
 The stages, each in its own module, in the order `preprocess` runs them:
   handler.decode
-    decode_image            bytes → PIL image: size limits, then decode, first frame, EXIF
-    grey_and_alpha          any mode (1, L, P, I;16, RGB, RGBA, CMYK…) → grey and alpha in [0, 1]
+    decode_image            bytes → grey and alpha: size limits, then decode, first frame, EXIF
+    to_work_size            big images shrunk (box averaging), tiny ones enlarged (bicubic)
   handler.ink
     flatten_alpha           transparent pixels get a backdrop contrasting with the drawn pixels
-    paint_out_surroundings  a sheet photographed on a darker desk: the desk takes the paper's shade
+    is_clean_drawing        one paper shade and one ink, as drawing apps export: the fast path…
+    drawing_ink             …reads the ink directly (no background, noise or desk to handle)
+    paint_out_surroundings  otherwise, a sheet photographed on a darker desk: the desk becomes paper
     ink_map                 polarity, uneven light and noise → ink strength in [0, 1] (1 = ink)
     remove_specks           drop blobs far smaller than the digit, so noise cannot stretch the crop
   handler.normalize
@@ -23,13 +25,25 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from handler.decode import decode_image, grey_and_alpha
-from handler.ink import flatten_alpha, ink_map, paint_out_surroundings, remove_specks
+from handler.decode import decode_image, to_work_size
+from handler.ink import (
+    drawing_ink,
+    flatten_alpha,
+    ink_map,
+    is_clean_drawing,
+    paint_out_surroundings,
+    remove_specks,
+)
 from handler.limits import Limits
 from handler.normalize import normalize_digit
+
+# One image at a time per worker, and one worker per core: OpenCV's own threads would only
+# compete with the other workers for the cores.
+cv2.setNumThreads(1)
 
 
 def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
@@ -37,10 +51,12 @@ def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
 
     Raises InputError for anything that is not a readable image of a digit.
     """
-    image = decode_image(data, limits)
-    grey, alpha = grey_and_alpha(image, limits)
-    grey, on_desk = paint_out_surroundings(flatten_alpha(grey, alpha))
-    ink = ink_map(grey, limits, dark_ink=True if on_desk else None)
+    grey = flatten_alpha(*to_work_size(decode_image(data, limits), limits))
+    if is_clean_drawing(grey):
+        ink = drawing_ink(grey, limits)
+    else:
+        grey, on_desk = paint_out_surroundings(grey)
+        ink = ink_map(grey, limits, dark_ink=True if on_desk else None)
     return normalize_digit(remove_specks(ink, limits), limits.min_stroke)
 
 

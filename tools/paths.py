@@ -37,3 +37,8 @@ UI_PORT = 5000
 # bench.realistic_digits writes there and the evaluators read.
 ARTIFACTS_DIR = REPO_ROOT / "artifacts"
 REALISTIC_DIR = ARTIFACTS_DIR / "realistic"
+
+# What the preprocessing is checked and timed with: sample uploads, and the outputs it gave for a
+# fixed sample of inputs before it was made faster (bench.golden_preprocess writes them).
+SAMPLES_DIR = REPO_ROOT / "docs" / "samples"
+GOLDEN_PREPROCESS = REPO_ROOT / "tests" / "data" / "golden_preprocess.npz"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import base64
+import io
 import struct
 import zlib
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, ImageOps
 
+from bench.realistic_digits import render_sample
 from handler.decode import decode_base64_text, decode_image
 from handler.limits import InputError, Limits
 from handler.preprocess import preprocess
@@ -107,17 +110,33 @@ STORED_AS = {
 }
 
 
-@pytest.mark.parametrize("orientation", sorted(STORED_AS))
-def test_decode_image_returns_an_upright_loaded_image(orientation: int) -> None:
-    # Neither square nor symmetric: any wrong turn or flip changes the size or the pixels.
-    upright = dark_on_light(seven_coverage(60)).resize((60, 40))
+def _stored_with_orientation(upright: Image.Image, orientation: int, fmt: str) -> bytes:
     transpose = STORED_AS[orientation]
     stored = upright if transpose is None else upright.transpose(transpose)
     exif = Image.Exif()
     exif[0x0112] = orientation
-    image = decode_image(encode(stored, "PNG", exif=exif.tobytes()))  # lossless: exact pixels
-    assert image.size == (60, 40)
-    np.testing.assert_array_equal(np.asarray(image), np.asarray(upright))
+    return encode(stored, fmt, exif=exif.tobytes())
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_decode_image_returns_upright_pixels(orientation: int) -> None:
+    # Neither square nor symmetric: any wrong turn or flip changes the size or the pixels.
+    upright = dark_on_light(seven_coverage(60)).resize((60, 40))
+    data = _stored_with_orientation(upright, orientation, "PNG")  # lossless: exact pixels
+    grey, alpha = decode_image(data)
+    assert grey.shape == (40, 60) and alpha is None
+    np.testing.assert_array_equal(grey, np.asarray(upright))
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_jpeg_is_turned_upright_like_pil_does(orientation: int) -> None:
+    """OpenCV decodes the JPEG and numpy turns it; PIL's exif_transpose is the reference."""
+    upright = dark_on_light(seven_coverage(60)).resize((60, 40))
+    data = _stored_with_orientation(upright, orientation, "JPEG")
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("L"))
+    grey, _ = decode_image(data)
+    assert grey.shape == (40, 60)
+    assert np.abs(grey.astype(int) - expected).mean() < 1.0  # two JPEG decoders: ±1 grey level
 
 
 # ---- base64 text -------------------------------------------------------------------------------
@@ -187,10 +206,11 @@ def _png_declaring(width: int, height: int) -> bytes:
 
 @pytest.fixture
 def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(self):
+    def refuse(*args, **kwargs):
         raise AssertionError("pixels were decoded")
 
-    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)  # PIL
+    monkeypatch.setattr(cv2, "imdecode", refuse)  # OpenCV
 
 
 @pytest.mark.usefixtures("no_pixel_decoding")
@@ -234,3 +254,21 @@ def test_non_image_data_is_an_unsupported_format(data: bytes) -> None:
 
 def test_empty_body_is_a_bad_image() -> None:
     assert refusal(b"").code == "bad_image"
+
+
+def test_opencv_decodes_colour_png_as_pil_does() -> None:
+    """OpenCV decodes PNG; PIL's grey and alpha are the reference (luma rounded ±1 level)."""
+    colours = np.random.default_rng(0).integers(0, 256, (40, 60, 4), dtype=np.uint8)
+    data = encode(Image.fromarray(colours, "RGBA"))
+    grey, alpha = decode_image(data)
+    expected = Image.open(io.BytesIO(data)).convert("LA")
+    assert np.abs(grey.astype(int) - np.asarray(expected.getchannel("L"))).max() <= 1
+    np.testing.assert_array_equal(alpha, np.asarray(expected.getchannel("A")))
+
+
+def test_opencv_decodes_a_colour_photo_as_pil_does() -> None:
+    """libjpeg's luma against PIL's grey from RGB: equal but for a few saturated pixels."""
+    data = render_sample("photo", 1, 0)[0]  # 431×541, decoded at full size
+    grey, _ = decode_image(data)
+    expected = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+    assert np.mean(np.abs(grey.astype(int) - expected) > 1) < 0.001

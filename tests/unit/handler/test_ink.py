@@ -1,4 +1,5 @@
-"""handler.ink: transparency, both polarities, specks, photos, desks, and blank images refused."""
+"""handler.ink: transparency, both polarities, specks, photos, desks, blank images refused, and
+which images take the fast path for clean drawings."""
 
 from __future__ import annotations
 
@@ -6,6 +7,18 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from bench.realistic_digits import render_sample
+from handler.decode import decode_image, to_work_size
+from handler.ink import (
+    drawing_ink,
+    flatten_alpha,
+    ink_map,
+    is_clean_drawing,
+    paint_out_surroundings,
+    remove_specks,
+)
+from handler.limits import Limits
+from handler.normalize import normalize_digit
 from handler.preprocess import preprocess
 from tests.unit.handler.digit_images import (
     dark_on_light,
@@ -100,3 +113,50 @@ def test_blank_and_near_blank_images_are_refused_not_guessed(image: Image.Image)
     error = refusal(encode(image))
     assert (error.code, error.status) == ("no_digit", 422)
     assert error.message
+
+
+# ---- the fast path for clean drawings ----------------------------------------------------------
+
+
+def _work_grey(data: bytes) -> np.ndarray:
+    return flatten_alpha(*to_work_size(decode_image(data)))
+
+
+def _flat_desk() -> Image.Image:
+    """A noiseless sheet on a flat desk: a light shape covering most of the frame."""
+    ink = np.asarray(seven_coverage(400, 0.6), dtype=float) / 255
+    desk = Image.new("L", (560, 520), 60)
+    desk.paste(Image.fromarray(np.uint8(255 * (0.9 - 0.8 * ink))), (70, 50))
+    return desk
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [("canvas", 7), ("offcentre", 3), ("thin", 5), ("inverted", 8), ("large", 2)],
+    ids=lambda sample: f"{sample[0]}-{sample[1]}",
+)
+def test_clean_drawings_take_the_fast_path_and_read_as_the_photo_analysis_does(sample) -> None:
+    grey = _work_grey(render_sample(*sample, 0)[0])
+    assert is_clean_drawing(grey)
+    fast = normalize_digit(remove_specks(drawing_ink(grey)), Limits().min_stroke)
+    full = normalize_digit(remove_specks(ink_map(grey)), Limits().min_stroke)
+    assert np.abs(fast.astype(int) - full).mean() < 1.0  # grey levels
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        render_sample("photo", 4, 0)[0],
+        render_sample("desk", 4, 0)[0],
+        render_sample("small", 4, 0)[0],  # a thumbnail enlarged 2–4×: blurry, many mid-greys
+        encode(_flat_desk()),  # the sheet would pass for ink
+    ],
+    ids=["photo", "desk", "thumbnail", "flat-desk"],
+)
+def test_photos_desks_and_thumbnails_get_the_photo_analysis(data: bytes) -> None:
+    assert not is_clean_drawing(_work_grey(data))
+
+
+def test_a_sheet_on_a_flat_desk_is_still_found(reference: np.ndarray) -> None:
+    assert paint_out_surroundings(_work_grey(encode(_flat_desk())))[1]
+    assert similarity(preprocess(encode(_flat_desk())), reference) > 0.95
