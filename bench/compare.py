@@ -56,7 +56,7 @@ from tools import paths
 from tools.archive import stock_model_store
 from tools.cli import parse_config
 from tools.stack import Stack, StackConfig
-from tools.torchserve import ServerError, TorchServe, free_port
+from tools.torchserve import PORT_FIELDS, ServerError, TorchServe, free_port, free_ports
 
 SAMPLES = paths.REPO_ROOT / "docs" / "samples"
 REFERENCE = "reference"  # the system every other one's requests/s is divided by
@@ -203,9 +203,7 @@ class Floor:
 
 def start_torchserve(exits: ExitStack, tmp: Path) -> HttpSystem:
     server = TorchServe(
-        inference_port=free_port(),
-        management_port=free_port(),
-        metrics_port=free_port(),
+        **free_ports(),
         workdir=tmp / "torchserve",
         model_store=model_store(tmp),
     )
@@ -218,10 +216,7 @@ def start_torchserve(exits: ExitStack, tmp: Path) -> HttpSystem:
 def start_chain(exits: ExitStack, tmp: Path) -> HttpSystem:
     stack = Stack(
         StackConfig(
-            ui_port=free_port(),
-            inference_port=free_port(),
-            management_port=free_port(),
-            metrics_port=free_port(),
+            **free_ports("ui_port", *PORT_FIELDS),
             run_dir=tmp / "chain",
             model_store=model_store(tmp),
         )

@@ -29,7 +29,7 @@ from bench import wrk
 from tools.archive import stock_model_store
 from tools.cli import parse_config
 from tools.paths import ARTIFACTS_DIR, REPO_ROOT, SERVE_CONFIG_DIR
-from tools.torchserve import TorchServe, free_port
+from tools.torchserve import TorchServe, free_ports
 
 SETTINGS = "1:1:0,2:1:0,3:1:0,2:4:1,2:8:1,2:8:2"
 SAMPLE = REPO_ROOT / "docs" / "samples" / "seven.png"
@@ -155,9 +155,7 @@ def run(config: BenchConfig) -> list[Measurement]:
         except FileNotFoundError as error:
             raise SystemExit(f"error: {error}; train a model or run `make archive` first") from None
         server = TorchServe(
-            inference_port=free_port(),
-            management_port=free_port(),
-            metrics_port=free_port(),
+            **free_ports(),
             workdir=Path(tmp) / "work",
             model_store=store,
             config_template=config.config_template,

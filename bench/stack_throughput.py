@@ -22,7 +22,7 @@ from bench import wrk
 from tools import containers, paths
 from tools.cli import parse_config
 from tools.stack import Stack, StackConfig
-from tools.torchserve import free_port
+from tools.torchserve import PORT_FIELDS, free_port, free_ports
 
 SAMPLE = paths.REPO_ROOT / "docs" / "samples" / "seven.png"
 
@@ -62,10 +62,7 @@ def measure(config: ThroughputConfig) -> list[Run]:
         script = Path(tmp) / "post.lua"
         script.write_text(wrk.post_script(SAMPLE, {"Content-Type": "image/png"}))
         local = StackConfig(
-            ui_port=free_port(),
-            inference_port=free_port(),
-            management_port=free_port(),
-            metrics_port=free_port(),
+            **free_ports("ui_port", *PORT_FIELDS),
             run_dir=Path(tmp) / "run",
         )
         compose = containers.ContainersConfig(ui_port=free_port())

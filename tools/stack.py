@@ -22,7 +22,7 @@ import requests
 
 from tools import paths
 from tools.cli import parse_config
-from tools.torchserve import ServerError, TorchServe, port_is_free
+from tools.torchserve import PORT_FIELDS, ServerError, TorchServe, port_is_free
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Stack:
 
     def start(self) -> None:
         """Start the UI, then TorchServe; return when both answer. Stops both on failure."""
-        for name in ("ui_port", "inference_port", "management_port", "metrics_port"):
+        for name in ("ui_port", *PORT_FIELDS):
             port = getattr(self.config, name)
             if not port_is_free(port):
                 flag = "--" + name.replace("_", "-")

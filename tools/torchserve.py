@@ -58,11 +58,20 @@ class ServerConfig:
     stop_grace_s: float = 15.0  # SIGTERM first; SIGKILL the group after this many seconds
 
 
+PORT_FIELDS = ("inference_port", "management_port", "metrics_port")  # ServerConfig's API ports
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind((paths.HOST, 0))
         return sock.getsockname()[1]
+
+
+def free_ports(*fields: str) -> dict[str, int]:
+    """A free port for each config field named (default: TorchServe's three APIs), for servers
+    that must never take a default port (tests, benchmarks: something may already listen there)."""
+    return {name: free_port() for name in fields or PORT_FIELDS}
 
 
 def port_is_free(port: int) -> bool:
@@ -240,7 +249,7 @@ class TorchServe:
                 raise ServerError(
                     f"{self.config.model_store / mar} does not exist; build it with `make archive`."
                 )
-        for name in ("inference_port", "management_port", "metrics_port"):
+        for name in PORT_FIELDS:
             port = getattr(self.config, name)
             if not port_is_free(port):
                 raise ServerError(

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from tools import paths
 from tools.stack import Stack, StackConfig
-from tools.torchserve import free_port
+from tools.torchserve import PORT_FIELDS, free_ports
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -32,10 +32,7 @@ def live_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not paths.SHIPPED_MAR.exists():
         pytest.skip("model_store/mnist.mar is not built yet (make archive)")
     config = StackConfig(
-        ui_port=free_port(),
-        inference_port=free_port(),
-        management_port=free_port(),
-        metrics_port=free_port(),
+        **free_ports("ui_port", *PORT_FIELDS),
         run_dir=tmp_path_factory.mktemp("stack"),
     )
     with Stack(config) as stack:

@@ -25,7 +25,7 @@ import pytest
 
 from tools import paths
 from tools.archive import stock_model_store
-from tools.torchserve import TorchServe, free_port, process_group_alive
+from tools.torchserve import TorchServe, free_ports, process_group_alive
 from training.data import DEFAULT_DATA_DIR, Mnist, MnistDataError, load_mnist
 from webui.config import WebUIConfig
 
@@ -40,9 +40,7 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]
     except FileNotFoundError as error:
         pytest.skip(str(error))
     server = TorchServe(
-        inference_port=free_port(),
-        management_port=free_port(),
-        metrics_port=free_port(),
+        **free_ports(),
         workdir=root / "work",
         model_store=store,
     )

@@ -16,11 +16,7 @@ import pytest
 
 from tools import paths
 from tools.archive import ArchiveConfig, build_archive
-from tools.torchserve import ServerError, TorchServe, free_port
-
-
-def free_ports() -> dict[str, int]:
-    return {name: free_port() for name in ("inference_port", "management_port", "metrics_port")}
+from tools.torchserve import ServerError, TorchServe, free_ports
 
 
 def write_keys(path: Path, inference: str, expires: datetime) -> None:

@@ -15,7 +15,7 @@ import requests
 
 from tools import paths
 from tools.stack import Stack, StackConfig, parse_args
-from tools.torchserve import ServerError, free_port
+from tools.torchserve import PORT_FIELDS, ServerError, free_port, free_ports
 
 
 def test_parse_args_defaults_match_make_run():
@@ -25,7 +25,7 @@ def test_parse_args_defaults_match_make_run():
     assert parse_args(["--ui-port", "5123"]).ui_port == 5123
 
 
-PORTS = ("ui_port", "inference_port", "management_port", "metrics_port")
+PORTS = ("ui_port", *PORT_FIELDS)
 
 
 @pytest.mark.parametrize("busy_field", PORTS)
@@ -34,7 +34,7 @@ def test_busy_port_is_a_one_line_error_before_anything_starts(tmp_path, busy_fie
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = {name: free_port() for name in PORTS}  # never a default port: it may be taken
+        ports = free_ports(*PORTS)  # never a default port: it may be taken
         stack = Stack(StackConfig(**{**ports, busy_field: port}, run_dir=tmp_path))
         with pytest.raises(ServerError, match=f"Port {port} .* busy") as caught:
             stack.start()
@@ -48,13 +48,7 @@ def test_busy_port_is_a_one_line_error_before_anything_starts(tmp_path, busy_fie
 def _stack_on_fake(tmp_path: Path, fake) -> Stack:
     """A Stack whose TorchServe side is the fake (only the UI process is started)."""
     stack = Stack(
-        StackConfig(
-            ui_port=free_port(),
-            inference_port=fake.port,
-            management_port=free_port(),
-            metrics_port=free_port(),
-            run_dir=tmp_path / "run",
-        )
+        StackConfig(**{**free_ports(*PORTS), "inference_port": fake.port}, run_dir=tmp_path / "run")
     )
     fake.key_file = stack.torchserve.key_file
     fake.key_file.parent.mkdir(parents=True)
@@ -113,8 +107,8 @@ def test_make_run_starts_both_and_sigterm_stops_both(tmp_path):
         pytest.skip("model_store/mnist.mar is not built yet (make archive)")
     ui_port = free_port()
     command = [sys.executable, "-m", "tools.stack", "--ui-port", str(ui_port)]
-    for flag in ("--inference-port", "--management-port", "--metrics-port"):
-        command += [flag, str(free_port())]
+    for name, port in free_ports().items():
+        command += ["--" + name.replace("_", "-"), str(port)]
     command += ["--run-dir", str(tmp_path)]
     process = subprocess.Popen(
         command, cwd=paths.REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True

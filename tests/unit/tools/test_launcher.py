@@ -12,7 +12,7 @@ import pytest
 
 from tools import paths
 from tools import torchserve as server_module
-from tools.torchserve import ServerError, TorchServe, free_port
+from tools.torchserve import ServerError, TorchServe, free_ports
 
 
 @pytest.fixture
@@ -24,8 +24,9 @@ def store(tmp_path: Path) -> Path:
 
 
 def make_server(tmp_path: Path, store: Path, **overrides) -> TorchServe:
-    ports = {name: free_port() for name in ("inference_port", "management_port", "metrics_port")}
-    return TorchServe(**{**ports, "workdir": tmp_path / "work", "model_store": store, **overrides})
+    return TorchServe(
+        **{**free_ports(), "workdir": tmp_path / "work", "model_store": store, **overrides}
+    )
 
 
 def read_properties(path: Path) -> dict[str, str]:
