@@ -133,6 +133,7 @@ def _pip_config(key: str) -> str:
 
 def build_images(config: ContainersConfig) -> None:
     base = base_image(config.base_image)
+    pip_options = host_pip_options()
     for image, containerfile in IMAGES.items():
         print(f"Building {image} from {base} …", flush=True)
         started = time.monotonic()
@@ -141,7 +142,7 @@ def build_images(config: ContainersConfig) -> None:
             "--format=docker",  # the OCI format drops HEALTHCHECK
             f"--file={containerfile}",
             f"--build-arg=BASE_IMAGE={base}",
-            *host_pip_options(),
+            *pip_options,
             f"--tag={image}",
             str(paths.REPO_ROOT),
         )
