@@ -1,8 +1,9 @@
 """Stage 1, decoding: what a client sent → upright grey (and alpha) pixels at a working size.
 
 Size limits are checked before any pixel is decoded; only a few well-known formats are opened.
-PIL reads every header; OpenCV decodes the pixels of PNG and JPEG files (several times faster,
-and big JPEGs at 1/2, 1/4 or 1/8 scale); PIL decodes what OpenCV cannot do safely.
+PIL reads every header; handler.png decodes canvas-style PNGs, OpenCV the pixels of other PNG and
+JPEG files (several times faster than PIL, and big JPEGs at 1/2, 1/4 or 1/8 scale); PIL decodes
+what OpenCV cannot do safely.
 Base64 text (plain, wrapped, or a data URL) is turned into the file's bytes here too.
 """
 
@@ -18,6 +19,7 @@ import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from handler.limits import InputError, Limits
+from handler.png import decode_png
 
 # Formats PIL may decode. Restricting them keeps risky plugins (EPS runs Ghostscript) unreachable.
 # "JPEG" also opens MPO, the JPEG with extra frames that many phone cameras write.
@@ -127,6 +129,9 @@ def _decode_with_opencv(data: bytes, image: Image.Image, limits: Limits) -> Pixe
     """PNG and JPEG pixels by OpenCV; None where PIL must decode them (and judge any damage)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     if image.format == "PNG" and _opencv_may_decode_png(data, image):
+        fast = decode_png(data)  # canvas exports, ten times quicker; None for anything else
+        if fast is not None:
+            return fast
         pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # which never turns by orientation
         return None if pixels is None else _grey_and_alpha(pixels)
     if image.format in ("JPEG", "MPO") and image.mode in ("L", "RGB") and _jpeg_is_complete(data):

@@ -53,6 +53,7 @@ class ServerConfig:
     model_store: Path = paths.MODEL_STORE  # folder holding the .mar files
     models: str = f"{paths.MODEL_NAME}={paths.SHIPPED_MAR.name}"  # comma-separated name=file.mar
     config_template: Path = paths.SERVE_CONFIG_DIR / "config.properties"  # project settings
+    log_config: Path = paths.SERVE_CONFIG_DIR / "log4j2.xml"  # log levels, rotation and size caps
     grpc_inference_port: int = 0  # 0: pick a free port (gRPC cannot be disabled in 0.12)
     grpc_management_port: int = 0  # 0: pick a free port
     stop_grace_s: float = 15.0  # SIGTERM first; SIGKILL the group after this many seconds
@@ -193,6 +194,7 @@ class TorchServe:
             str(torchserve) if torchserve.exists() else "torchserve",
             *("--start", "--foreground", "--ncs"),
             *("--ts-config", str(config_file)),
+            *("--log-config", str(self.config.log_config)),
             *("--model-store", str(self.config.model_store)),
             *("--models", *self.config.models.split(",")),
         ]
