@@ -10,7 +10,7 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium setup-wrk data train export ship bench-train bench-serve \
-        bench-compare bench-preprocess archive serve token webui run realistic bench-realistic \
+        bench-compare bench-preprocess bench-decode-cost archive serve token webui run realistic bench-realistic \
         bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
@@ -103,6 +103,9 @@ bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST va
 
 bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
 	$(PY) -m bench.preprocess_speed
+
+bench-decode-cost: $(STAMP)  ## time and memory of the costliest files per format at the handler's limits
+	$(PY) -m bench.decode_cost
 
 # ---- containers --------------------------------------------------------------------------------
 
