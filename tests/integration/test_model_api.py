@@ -68,6 +68,17 @@ def test_a_directory_is_not_registered_and_its_code_never_runs(torchserve, tmp_p
     assert model_names(torchserve) == ["mnist"]
 
 
+def test_the_workflow_api_which_the_setting_leaves_on_refuses_a_directory(torchserve, tmp_path):
+    """/workflows is not switched off by enable_model_api in 0.12; it loads only .war files from
+    the workflow store (the model store), never a directory."""
+    folder, marker = directory_model(tmp_path)
+    params = {"url": str(folder), "workflow_name": "intruder"}
+    answer = manage(torchserve, "POST", "/workflows", params=params)
+    assert 400 <= answer.status_code < 500, answer.text
+    assert not marker.exists()
+    assert manage(torchserve, "GET", "/workflows").json()["workflows"] == []
+
+
 def test_no_model_name_with_a_path_is_registered(torchserve):
     answer = register_raw(torchserve, "mnist.mar", "../../x")
     assert answer.status_code == 405, answer.text
