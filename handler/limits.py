@@ -22,6 +22,9 @@ class Limits:
     max_pixels: int = 8_300_000  # width × height decoded at full size; a 4K frame passes (413)
     max_jpeg_pixels: int = 50_000_000  # …of a one-scan JPEG; 8160×6120 photos pass (413)
     max_jpeg_scans: int = 64  # each scan is a pass over the whole image; encoders write 1-18 (413)
+    # PNG chunks, JPEG segments before the scans, GIF sub-blocks before the image: PIL parses each
+    # in Python. Files hold tens; a PNG written one data chunk per row, as many as it has rows.
+    max_blocks: int = 16_384  # more are refused before PIL opens the file (413)
     max_side: int = 10_000  # longest side in pixels, any format (413)
     # Long side / short side: a row of digits is 5:1 (1400×280) to 10:1 (280×28); 20:1 leaves
     # room for longer numbers, and no digit fits in a strip 1 pixel high (400).

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -255,6 +257,66 @@ def test_costly_shapes_are_refused_before_decoding(
     assert (error.code, error.status) == (code, status)
     assert words in error.message
     assert declared_pixels(data) == 0  # refused alone: counts for nothing in a request's budget
+
+
+def _png_chunk(kind: bytes, body: bytes = b"") -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _with_gif_comments(sub_blocks: int) -> bytes:
+    """A 10×10 GIF whose comment extension, before the image, has that many 1-byte sub-blocks."""
+    gif = encode(Image.new("P", (10, 10)), "GIF")
+    image = gif.index(b"\x2c")  # the image descriptor, after the global colour table
+    return gif[:image] + b"\x21\xfe" + b"\x01x" * sub_blocks + b"\x00" + gif[image:]
+
+
+def _png_one_data_chunk_per_row(width: int, height: int) -> bytes:
+    """An 8-bit grey PNG whose compressed pixels are split into one IDAT chunk per row."""
+    stream = zlib.compress(bytes(height * (1 + width)))
+    step = -(-len(stream) // height)
+    header = png_declaring(width, height)[:8] + _png_chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    )
+    rows = b"".join(_png_chunk(b"IDAT", stream[i * step : (i + 1) * step]) for i in range(height))
+    return header + rows + _png_chunk(b"IEND")
+
+
+PNG_HEAD, PNG_TAIL = png_declaring(100, 100)[:33], png_declaring(100, 100)[33:]  # after IHDR
+JPEG = jpeg_declaring(1000, 1000)
+
+# 20,000 empty pieces of metadata: a 4 MB file of them took PIL 0.4 to 1.6 s to open.
+HEADER_BOMBS = {
+    "PNG, chunks before the pixels": PNG_HEAD + _png_chunk(b"abCD") * 20_000 + PNG_TAIL,
+    "PNG, chunks after the pixels": png_declaring(100, 100)[:-12]
+    + _png_chunk(b"abCD") * 20_000
+    + _png_chunk(b"IEND"),
+    "JPEG, fill bytes": JPEG[:2] + b"\xff" * 20_000 + JPEG[2:],
+    "JPEG, empty segments": JPEG[:2] + b"\xff\xe0\x00\x02" * 20_000 + JPEG[2:],
+    "GIF, comment sub-blocks": _with_gif_comments(20_000),
+}
+
+
+@pytest.mark.parametrize("data", HEADER_BOMBS.values(), ids=HEADER_BOMBS.keys())
+def test_countless_metadata_blocks_are_refused_before_pil_parses_them(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("PIL opened the file"))
+    error = refusal(data)
+    assert (error.code, error.status) == ("too_large", 413)
+    assert "16384 chunks, segments or blocks" in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _png_one_data_chunk_per_row(500, 10_000),
+        _with_gif_comments(200),
+        JPEG[:2] + b"\xff" * 64 + JPEG[2:],
+    ],
+    ids=["PNG with one data chunk per row", "GIF with a comment", "JPEG with fill bytes"],
+)
+def test_ordinary_metadata_passes(data: bytes) -> None:
+    assert open_image(data).size
 
 
 def test_a_48_megapixel_camera_jpeg_is_decoded_at_an_eighth() -> None:

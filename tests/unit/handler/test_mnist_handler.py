@@ -275,6 +275,15 @@ def test_the_request_budget_counts_every_image_of_every_form(
     assert "0.2 megapixels together; the limit is 0.2" in answer["message"]
 
 
+def test_one_image_alone_is_held_to_the_per_image_limits_only(model_dir, context, images):
+    """No second header read for the common request: its own limits already bound one image."""
+    context.handler_settings = {"max_request_pixels": 50_000}  # less than one 280×280 canvas
+    service = MnistHandler()
+    service.initialize(context)
+    [answer] = service.handle([{"body": bytearray(images["one"])}], context)
+    assert context.statuses[0][0] == 200 and answer["digit"] == 1
+
+
 def test_an_image_refused_alone_leaves_the_budget_to_the_others(budget_handler, context, images):
     request = {"body": [b64(images["huge_pixels"]), b64(images["one"]), b64(images["seven"])]}
     [answer] = budget_handler.handle([request], context)
