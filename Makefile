@@ -10,8 +10,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium setup-wrk data train export ship bench-train bench-serve \
-        bench-compare bench-preprocess archive serve token webui run realistic bench-realistic \
-        bench-threshold setup-podman images up down bench-stack \
+        bench-compare bench-preprocess bench-decode-cost archive serve register token webui run \
+        realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -72,8 +72,13 @@ bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validati
 archive: $(STAMP)  ## pack the shipped model and handler into model_store/mnist.mar
 	$(PY) -m tools.archive
 
+# ENABLE_MODEL_API=1 turns registration on for this instance only, for a rollout (SECURITY.md).
 serve: setup  ## run TorchServe in the foreground with serve_config/ and model_store/mnist.mar
-	$(PY) -m tools.torchserve
+	$(PY) -m tools.torchserve $(if $(ENABLE_MODEL_API),--enable-model-api)
+
+register: $(STAMP)  ## register MAR=<file in model_store> as NAME (default mnist) on `make serve ENABLE_MODEL_API=1`
+	@test -n "$(MAR)" || { echo "usage: make register MAR=mnist-2.0.mar [NAME=mnist]"; exit 2; }
+	$(PY) -m tools.register $(MAR) $(if $(NAME),--name $(NAME))
 
 token: $(STAMP)  ## print the inference token of the running TorchServe
 	@$(PY) -m tools.torchserve --print-token
@@ -103,6 +108,9 @@ bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST va
 
 bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
 	$(PY) -m bench.preprocess_speed
+
+bench-decode-cost: $(STAMP)  ## time and memory of the costliest files per format at the handler's limits
+	$(PY) -m bench.decode_cost
 
 # ---- containers --------------------------------------------------------------------------------
 

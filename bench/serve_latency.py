@@ -159,6 +159,7 @@ def run(config: BenchConfig) -> list[Measurement]:
             workdir=Path(tmp) / "work",
             model_store=store,
             config_template=config.config_template,
+            enable_model_api=True,  # it re-registers mnist per setting; a private, temporary server
         )
         print(f"Starting TorchServe ({os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}) …")
         with server:

@@ -35,7 +35,7 @@ from ts.metrics.dimension import Dimension
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from handler.decode import decode_base64_text
+from handler.decode import declared_pixels, decode_base64_text
 from handler.limits import InputError, Limits
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess, to_png
@@ -56,6 +56,10 @@ class HandlerSettings:
 
     limits: Limits = field(default_factory=Limits)  # preprocessing limits and thresholds
     max_images_per_request: int = 64  # more images in one request answer 413
+    # A request's images together (when it has several), width × height from their headers,
+    # checked before any is decoded: 64 MP is ~7 of the costliest full-size images (~2 s). With
+    # batchSize above 1 a handler call may take batchSize times that: keep it under responseTimeout.
+    max_request_pixels: int = 64_000_000  # more answer 413
 
     @classmethod
     def from_yaml(cls, section: dict[str, Any] | None) -> HandlerSettings:
@@ -178,24 +182,50 @@ class MnistHandler(BaseHandler):
                 f"{len(payloads)} images in one request; the limit is "
                 f"{self.settings.max_images_per_request}.",
             )
-        images = [self._to_digit(payload) for payload in payloads]
+        files = [self._to_file(payload) for payload in payloads]
+        if len(files) > 1:  # one image alone is held to the per-image limits
+            self._check_request_pixels(files)
+        images = [self._to_digit(file) for file in files]
         return DecodedRequest(
             images=images, as_list=as_list or len(images) > 1, preview=preview, kserve_v1=kserve_v1
         )
 
-    def _to_digit(self, payload: Any) -> np.ndarray | InputError:
-        """Image bytes or base64/data-URL text → 28×28 digit, or the error that explains why not."""
+    def _to_file(self, payload: Any) -> bytes | InputError:
+        """Image bytes or base64/data-URL text → the file's bytes, or the error that explains why
+        not."""
         if isinstance(payload, InputError):  # refused while unwrapping (a shapeless instance)
             return payload
-        limits = self.settings.limits
         try:
             if isinstance(payload, str):
-                payload = decode_base64_text(payload, limits)
-            elif not isinstance(payload, (bytes, bytearray)):
-                raise InputError(
-                    "bad_request", 400, "Each image must be a file or a base64/data-URL string."
-                )
-            return preprocess(bytes(payload), limits)
+                return decode_base64_text(payload, self.settings.limits)
+            if isinstance(payload, (bytes, bytearray)):
+                return bytes(payload)
+            raise InputError(
+                "bad_request", 400, "Each image must be a file or a base64/data-URL string."
+            )
+        except InputError as error:
+            return error
+
+    def _check_request_pixels(self, files: list[bytes | InputError]) -> None:
+        """Refuse the request before decoding any image when its images declare, in their headers,
+        more pixels together than a worker should spend on one request (too many big images)."""
+        limits = self.settings.limits
+        total = sum(declared_pixels(file, limits) for file in files if isinstance(file, bytes))
+        if total > self.settings.max_request_pixels:
+            raise InputError(
+                "too_large",
+                413,
+                f"The images of this request have {total / 1e6:.1f} megapixels together; the "
+                f"limit is {self.settings.max_request_pixels / 1e6:g}. Send fewer or smaller "
+                "images per request.",
+            )
+
+    def _to_digit(self, file: bytes | InputError) -> np.ndarray | InputError:
+        """An image file → 28×28 digit, or the error that explains why not."""
+        if isinstance(file, InputError):
+            return file
+        try:
+            return preprocess(file, self.settings.limits)
         except InputError as error:
             return error
         except Exception as error:  # an input no check foresaw must not kill the worker

@@ -54,6 +54,7 @@ class ServerConfig:
     models: str = f"{paths.MODEL_NAME}={paths.SHIPPED_MAR.name}"  # comma-separated name=file.mar
     config_template: Path = paths.SERVE_CONFIG_DIR / "config.properties"  # project settings
     log_config: Path = paths.SERVE_CONFIG_DIR / "log4j2.xml"  # log levels, rotation and size caps
+    enable_model_api: bool = False  # register/unregister over the management API: rollouts only
     grpc_inference_port: int = 0  # 0: pick a free port (gRPC cannot be disabled in 0.12)
     grpc_management_port: int = 0  # 0: pick a free port
     stop_grace_s: float = 15.0  # SIGTERM first; SIGKILL the group after this many seconds
@@ -271,6 +272,9 @@ class TorchServe:
             "grpc_management_port": str(cfg.grpc_management_port or free_port()),
             # Properties syntax: a backslash must be doubled to reach TorchServe.
             "allowed_urls": f"file://{store}/[^/]+\\.mar".replace("\\", "\\\\"),
+            # Off unless asked for: with it on, TorchServe runs code from any directory it is
+            # given (serve_config/config.properties says how); tools.register checks first.
+            "enable_model_api": str(cfg.enable_model_api).lower(),
         }
         lines = [
             f"# Written by tools.torchserve from {cfg.config_template}; edit that file instead."
@@ -389,6 +393,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"{server.management_url}, metrics {server.metrics_url}/metrics.\n"
                 f"Keys in {server.key_file}; inference key: `make -s token`. Ctrl-C stops it."
             )
+            if server.config.enable_model_api:
+                print(
+                    "The model API is ON: TorchServe registers whatever it is given. Register "
+                    "with `make register` only, and restart without --enable-model-api once the "
+                    "rollout is done (SECURITY.md)."
+                )
             while server.is_running():
                 server.renew_keys()
                 time.sleep(5)

@@ -4,6 +4,8 @@
 handler, serve_config/) in a temporary model store and working directory, on free ports, with the
 project's config. It starts once per test session, only when a test asks for it, and is always
 stopped, even when tests fail; the stop must leave no process of its group behind.
+`managed_torchserve` is the same with the model API on (`--enable-model-api`), for the tests of
+registration and rollouts.
 
 `fake_torchserve` is TorchServe's inference API, scripted: a real HTTP server on a free port of
 127.0.0.1, in a thread, so the UI's client code (requests, pooling, timeouts, key handling) runs
@@ -32,18 +34,26 @@ from webui.config import WebUIConfig
 
 @pytest.fixture(scope="session")
 def torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]:
-    """A started TorchServe serving model mnist 1.0, built from the current sources."""
-    root = tmp_path_factory.mktemp("torchserve")
+    """A started TorchServe serving model mnist 1.0, built from the current sources, configured
+    as shipped (the model API off)."""
+    yield from _serve(tmp_path_factory, "torchserve")
+
+
+@pytest.fixture(scope="session")
+def managed_torchserve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TorchServe]:
+    """Another one, as an operator starts it for a rollout: the model API on. Only the tests of
+    registration use it."""
+    yield from _serve(tmp_path_factory, "managed_torchserve", enable_model_api=True)
+
+
+def _serve(factory: pytest.TempPathFactory, name: str, **config: object) -> Iterator[TorchServe]:
+    root = factory.mktemp(name)
     store = root / "model_store"
     try:
         stock_model_store(store)
     except FileNotFoundError as error:
         pytest.skip(str(error))
-    server = TorchServe(
-        **free_ports(),
-        workdir=root / "work",
-        model_store=store,
-    )
+    server = TorchServe(**free_ports(), workdir=root / "work", model_store=store, **config)
     server.start(timeout=180)
     pgid = server.process_group
     try:

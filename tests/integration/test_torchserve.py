@@ -1,7 +1,9 @@
 """The handler in real TorchServe 0.12 with the project's config, through its HTTP APIs.
 
-One server for the whole session (the `torchserve` fixture in tests/conftest.py); tests that
-change it (scaling, a second version, a renewed key) put it back as they found it.
+One server for the whole session (the `torchserve` fixture in tests/integration/conftest.py),
+configured as shipped; tests that register versions use `managed_torchserve`, started with the
+model API on. Tests that change a server (scaling, a second version, a renewed key) put it back
+as they found it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from PIL import Image
 
 from tools.archive import ArchiveConfig, build_archive
 from tools.paths import SHIPPED_MODEL
+from tools.register import register
 from tools.torchserve import TorchServe
 
 CUSTOM_METRICS = (
@@ -226,13 +229,15 @@ def archive_version(server: TorchServe, tmp_path: Path, version: str, **config) 
     return name
 
 
-def test_bad_requests_inside_real_batches_do_not_fail_their_mates(torchserve, images, tmp_path):
+def test_bad_requests_inside_real_batches_do_not_fail_their_mates(
+    managed_torchserve, images, tmp_path
+):
     """Version 9.0: 1 worker, batches of up to 8 within 50 ms; 8 clients make requests queue."""
+    torchserve = managed_torchserve  # registering needs the model API
     model_config = tmp_path / "model-config.yaml"
     model_config.write_text(BATCHING_CONFIG)
     mar = archive_version(torchserve, tmp_path, "9.0", model_config=model_config)
-    register = {"url": mar, "synchronous": "true"}
-    assert manage(torchserve, "POST", "/models", params=register).status_code == 200
+    register(torchserve, mar, "mnist")
     try:
         images_before, passes_before = handler_counters(torchserve)
         plan = ["seven", "blank", "garbage", "one"] * 12
@@ -292,7 +297,10 @@ def test_renewed_inference_key_replaces_the_old_one(torchserve, images):
         "../mnist.mar",
     ],
 )
-def test_registration_outside_the_model_store_is_refused(torchserve, url):
+def test_registration_outside_the_model_store_is_refused(managed_torchserve, url):
+    """allowed_urls, with the model API on: no URL outside the store (a bare directory path is
+    not stopped by it: test_model_api.py)."""
+    torchserve = managed_torchserve
     answer = manage(torchserve, "POST", "/models", params={"url": url})
     assert 400 <= answer.status_code < 500, answer.text
     models = manage(torchserve, "GET", "/models").json()["models"]
@@ -340,16 +348,13 @@ def test_scale_workers_down_and_back(torchserve, images):
     assert len(restored["workers"]) == before["minWorkers"]
 
 
-def test_second_version_register_default_unregister(torchserve, images, tmp_path):
+def test_second_version_register_default_unregister(managed_torchserve, images, tmp_path):
+    """A rollout as docs/serving.md describes it, on an instance started with the model API on."""
+    torchserve = managed_torchserve
     mar = archive_version(torchserve, tmp_path, "2.0")  # a rollout of a retrained model
-    registered = manage(
-        torchserve,
-        "POST",
-        "/models",
-        params={"url": mar, "initial_workers": 1, "synchronous": "true"},
-    )
+    registered = register(torchserve, torchserve.config.model_store / mar, "mnist")
     try:
-        assert registered.status_code == 200, registered.text
+        assert registered["status"].startswith('Model "mnist" Version: 2.0 registered')
         versions = {
             m["modelVersion"] for m in manage(torchserve, "GET", "/models/mnist/all").json()
         }

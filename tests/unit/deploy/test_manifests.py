@@ -378,7 +378,6 @@ def test_kserve_config_matches_the_project_config_and_model_config():
         "metrics_config",
         "allowed_urls",
         "disable_token_authorization",
-        "enable_model_api",
     }
     drift = {key for key in project.keys() & kserve.keys() if project[key] != kserve[key]}
     assert drift == intended

@@ -6,8 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 import pytest
+from PIL import ImageFile
 
 from handler.mnist_handler import MnistHandler
 from handler.preprocess import preprocess
@@ -89,3 +91,14 @@ def handler(context: FakeContext) -> MnistHandler:
     service = MnistHandler()
     service.initialize(context)
     return service
+
+
+@pytest.fixture
+def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any pixel decoding, by PIL or OpenCV, fails the test: for what must be refused unread."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)  # PIL
+    monkeypatch.setattr(cv2, "imdecode", refuse)  # OpenCV

@@ -7,6 +7,8 @@ PNG: the `reference` fixture), so a format that loses the digit, inverts it or m
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -55,3 +57,46 @@ def refusal(data: bytes, limits: Limits | None = None) -> InputError:
     with pytest.raises(InputError) as caught:
         preprocess(data, limits or Limits())
     return caught.value
+
+
+# ---- files that only declare a size: headers PIL reads, pixels nobody should decode -------------
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny, valid-looking PNG whose header declares width × height 1-bit pixels."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    pixels = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )
+
+
+def _segment(marker: int, body: bytes) -> bytes:
+    return bytes([0xFF, marker]) + struct.pack(">H", len(body) + 2) + body
+
+
+def jpeg_declaring(
+    width: int,
+    height: int,
+    frame: int = 0xC0,
+    scans: int = 1,
+    thumbnail: bool = False,
+    trailer: bytes = b"",
+) -> bytes:
+    """A JPEG skeleton: its frame header (SOFn: 0xC0 baseline, 0xC2 progressive, 0xC3 lossless)
+    declares width × height, then `scans` scans of a few bytes each. With `thumbnail`, an EXIF
+    segment first holds a JPEG of its own (its scan must not count); `trailer` follows the end."""
+    components = b"".join(bytes([i, 0x11, 0]) for i in (1, 2, 3))
+    sof = _segment(frame, struct.pack(">BHHB", 8, height, width, 3) + components)
+    scan = _segment(0xDA, bytes([1, 1, 0, 0, 63, 0])) + b"\x12\x34\xff\x00\x56"
+    app1 = b""
+    if thumbnail:
+        inner = b"\xff\xd8" + _segment(0xC0, struct.pack(">BHHB", 8, 120, 160, 1) + b"\x01\x11\x00")
+        app1 = _segment(0xE1, b"Exif\x00\x00" + inner + scan + b"\xff\xd9")
+    return b"\xff\xd8" + app1 + sof + scan * scans + b"\xff\xd9" + trailer

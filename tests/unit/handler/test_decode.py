@@ -7,18 +7,19 @@ import io
 import struct
 import zlib
 
-import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageOps
 
 from bench.realistic_digits import render_sample
-from handler.decode import decode_base64_text, decode_image
+from handler.decode import declared_pixels, decode_base64_text, decode_image, open_image
 from handler.limits import InputError, Limits
 from handler.preprocess import preprocess
 from tests.unit.handler.digit_images import (
     dark_on_light,
     encode,
+    jpeg_declaring,
+    png_declaring,
     refusal,
     seven_coverage,
     similarity,
@@ -189,37 +190,138 @@ def test_too_much_base64_is_refused_before_decoding(monkeypatch: pytest.MonkeyPa
 # ---- size limits and refusals ------------------------------------------------------------------
 
 
-def _png_declaring(width: int, height: int) -> bytes:
-    """A tiny, valid-looking PNG whose header declares width × height 1-bit pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    pixels = zlib.compress(b"\x00" * 64)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
-
-
-@pytest.fixture
-def no_pixel_decoding(monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*args, **kwargs):
-        raise AssertionError("pixels were decoded")
-
-    monkeypatch.setattr(ImageFile.ImageFile, "load", refuse)  # PIL
-    monkeypatch.setattr(cv2, "imdecode", refuse)  # OpenCV
-
-
 @pytest.mark.usefixtures("no_pixel_decoding")
 @pytest.mark.parametrize("limits", [Limits(), Limits(max_pixels=10**12)], ids=["ours", "PIL's"])
 def test_decompression_bomb_is_refused_before_decoding(limits: Limits) -> None:
-    data = _png_declaring(30000, 30000)
+    data = png_declaring(30000, 30000)
     assert len(data) < 200
     error = refusal(data, limits)
     assert (error.code, error.status) == ("too_large", 413)
+
+
+# What passes: digits, rows of digits, screenshots and camera photos. Only headers are read.
+ACCEPTED = {
+    "28×28 MNIST-sized": png_declaring(28, 28),
+    "280×28 row of digits (10:1)": png_declaring(280, 28),
+    "1400×280 whole number": png_declaring(1400, 280),
+    "200×4000 (1:20)": png_declaring(200, 4000),
+    "3840×2160 4K screenshot": png_declaring(3840, 2160),
+    "4000×3000 phone JPEG": jpeg_declaring(4000, 3000),
+    "8000×6000 phone JPEG": jpeg_declaring(8000, 6000),
+    "8160×6120 phone JPEG, EXIF thumbnail": jpeg_declaring(8160, 6120, thumbnail=True),
+    "8000×6000 MPO (a second JPEG after the first)": jpeg_declaring(
+        8000, 6000, trailer=jpeg_declaring(1920, 1440)
+    ),
+    "8000×6000 arithmetic-coded JPEG": jpeg_declaring(8000, 6000, frame=0xC9),
+    "3840×2160 progressive JPEG, 10 scans": jpeg_declaring(3840, 2160, frame=0xC2, scans=10),
+}
+
+# What is refused undecoded, with the code, the status and words of the message.
+REFUSED = {
+    "1×39,999,999 PNG strip": (png_declaring(1, 39_999_999), "too_large", 413, "megapixels"),
+    "4000×3000 PNG (12 MP at full size)": (png_declaring(4000, 3000), "too_large", 413, "PNG"),
+    "10001×600 PNG": (png_declaring(10_001, 600), "too_large", 413, "longest side"),
+    "2100×100 PNG (21:1)": (png_declaring(2100, 100), "bad_image", 400, "20 times"),
+    "100×2100 PNG (1:21)": (png_declaring(100, 2100), "bad_image", 400, "20 times"),
+    "10240×4800 JPEG": (jpeg_declaring(10_240, 4800), "too_large", 413, "longest side"),
+    "8000×6000 progressive JPEG": (
+        jpeg_declaring(8000, 6000, frame=0xC2, scans=10),
+        "too_large",
+        413,
+        "progressive",
+    ),
+    "8000×6000 JPEG in 3 scans": (jpeg_declaring(8000, 6000, scans=3), "too_large", 413, "8.3"),
+    "8000×6000 lossless JPEG": (jpeg_declaring(8000, 6000, frame=0xC3), "too_large", 413, "8.3"),
+    "1000×1000 JPEG in 65 scans": (
+        jpeg_declaring(1000, 1000, frame=0xC2, scans=65),
+        "too_large",
+        413,
+        "65 scans",
+    ),
+}
+
+
+@pytest.mark.usefixtures("no_pixel_decoding")
+@pytest.mark.parametrize("data", ACCEPTED.values(), ids=ACCEPTED.keys())
+def test_digits_screenshots_and_camera_photos_pass_the_size_checks(data: bytes) -> None:
+    width, height = open_image(data).size
+    assert declared_pixels(data) == width * height > 0
+
+
+@pytest.mark.usefixtures("no_pixel_decoding")
+@pytest.mark.parametrize(("data", "code", "status", "words"), REFUSED.values(), ids=REFUSED.keys())
+def test_costly_shapes_are_refused_before_decoding(
+    data: bytes, code: str, status: int, words: str
+) -> None:
+    error = refusal(data)
+    assert (error.code, error.status) == (code, status)
+    assert words in error.message
+    assert declared_pixels(data) == 0  # refused alone: counts for nothing in a request's budget
+
+
+def _png_chunk(kind: bytes, body: bytes = b"") -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _with_gif_comments(sub_blocks: int) -> bytes:
+    """A 10×10 GIF whose comment extension, before the image, has that many 1-byte sub-blocks."""
+    gif = encode(Image.new("P", (10, 10)), "GIF")
+    image = gif.index(b"\x2c")  # the image descriptor, after the global colour table
+    return gif[:image] + b"\x21\xfe" + b"\x01x" * sub_blocks + b"\x00" + gif[image:]
+
+
+def _png_one_data_chunk_per_row(width: int, height: int) -> bytes:
+    """An 8-bit grey PNG whose compressed pixels are split into one IDAT chunk per row."""
+    stream = zlib.compress(bytes(height * (1 + width)))
+    step = -(-len(stream) // height)
+    header = png_declaring(width, height)[:8] + _png_chunk(
+        b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    )
+    rows = b"".join(_png_chunk(b"IDAT", stream[i * step : (i + 1) * step]) for i in range(height))
+    return header + rows + _png_chunk(b"IEND")
+
+
+PNG_HEAD, PNG_TAIL = png_declaring(100, 100)[:33], png_declaring(100, 100)[33:]  # after IHDR
+JPEG = jpeg_declaring(1000, 1000)
+
+# 20,000 empty pieces of metadata: a 4 MB file of them took PIL 0.4 to 1.6 s to open.
+HEADER_BOMBS = {
+    "PNG, chunks before the pixels": PNG_HEAD + _png_chunk(b"abCD") * 20_000 + PNG_TAIL,
+    "PNG, chunks after the pixels": png_declaring(100, 100)[:-12]
+    + _png_chunk(b"abCD") * 20_000
+    + _png_chunk(b"IEND"),
+    "JPEG, fill bytes": JPEG[:2] + b"\xff" * 20_000 + JPEG[2:],
+    "JPEG, empty segments": JPEG[:2] + b"\xff\xe0\x00\x02" * 20_000 + JPEG[2:],
+    "GIF, comment sub-blocks": _with_gif_comments(20_000),
+}
+
+
+@pytest.mark.parametrize("data", HEADER_BOMBS.values(), ids=HEADER_BOMBS.keys())
+def test_countless_metadata_blocks_are_refused_before_pil_parses_them(
+    data: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Image, "open", lambda *a, **k: pytest.fail("PIL opened the file"))
+    error = refusal(data)
+    assert (error.code, error.status) == ("too_large", 413)
+    assert "16384 chunks, segments or blocks" in error.message
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _png_one_data_chunk_per_row(500, 10_000),
+        _with_gif_comments(200),
+        JPEG[:2] + b"\xff" * 64 + JPEG[2:],
+    ],
+    ids=["PNG with one data chunk per row", "GIF with a comment", "JPEG with fill bytes"],
+)
+def test_ordinary_metadata_passes(data: bytes) -> None:
+    assert open_image(data).size
+
+
+def test_a_48_megapixel_camera_jpeg_is_decoded_at_an_eighth() -> None:
+    grey, alpha = decode_image(encode(Image.new("L", (8000, 6000), 255), "JPEG"))
+    assert grey.shape == (750, 1000) and alpha is None
 
 
 def test_too_many_pixels_is_refused() -> None:

@@ -16,6 +16,7 @@ from PIL import Image
 from handler import mnist_handler
 from handler.mnist_handler import HandlerSettings, MnistHandler
 from handler.preprocess import preprocess
+from tests.unit.handler.digit_images import png_declaring
 
 
 def b64(data: bytes) -> str:
@@ -213,6 +214,82 @@ def test_too_many_pixels_is_413_before_decoding(strict_handler, context, images)
 def test_too_many_images_in_one_request_is_413(strict_handler, context, images):
     [answer] = strict_handler.handle([{"body": [b64(images["one"])] * 3}], context)
     assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+
+
+@pytest.fixture
+def no_image_decoded(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("an image was decoded")
+
+    monkeypatch.setattr(mnist_handler, "preprocess", refuse)
+
+
+@pytest.mark.usefixtures("no_image_decoded")
+def test_images_that_cost_too_much_together_are_413_before_decoding_any(handler, context):
+    """64 small files whose headers declare 8.3 MP each (the most one image may have): 531 MP."""
+    big = png_declaring(2880, 2880)
+    [answer] = handler.handle([{f"file{i}": bytearray(big) for i in range(64)}], context)
+    assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+    assert "530.8 megapixels" in answer["message"] and "64" in answer["message"]
+
+
+@pytest.mark.usefixtures("no_pixel_decoding")
+def test_images_refused_alone_do_not_count_towards_the_request_budget(handler, context):
+    """64 × 1.6 KB files declaring 40 MP each: each refused in its place, none decoded."""
+    strip = png_declaring(16383, 2441)
+    answers = handler.handle([{"body": [b64(strip)] * 64}], context)[0]
+    assert context.statuses[0][0] == 200
+    assert [a["error"] for a in answers] == ["too_large"] * 64
+
+
+@pytest.fixture
+def budget_handler(model_dir, context):
+    """A handler whose requests may hold 200,000 pixels: two 280×280 canvases, not three."""
+    context.handler_settings = {"max_request_pixels": 200_000}
+    service = MnistHandler()
+    service.initialize(context)
+    return service
+
+
+@pytest.mark.parametrize(
+    "make_request",
+    [
+        pytest.param(
+            lambda files: {f"f{i}": bytearray(f) for i, f in enumerate(files)}, id="multipart"
+        ),
+        pytest.param(lambda files: {"body": [b64(f) for f in files]}, id="json-list"),
+        pytest.param(lambda files: {"body": {"images": [data_url(f) for f in files]}}, id="images"),
+        pytest.param(
+            lambda files: {"body": {"instances": [{"b64": b64(f)} for f in files]}}, id="kserve"
+        ),
+    ],
+)
+def test_the_request_budget_counts_every_image_of_every_form(
+    budget_handler, context, images, make_request
+):
+    two = [images["one"], images["seven"]]
+    [answer] = budget_handler.handle([make_request(two)], context)
+    assert context.statuses[0][0] == 200 and "error" not in str(answer)
+    [answer] = budget_handler.handle([make_request([*two, images["one"]])], context)
+    assert context.statuses[0][0] == 413 and answer["error"] == "too_large"
+    assert "0.2 megapixels together; the limit is 0.2" in answer["message"]
+
+
+def test_one_image_alone_is_held_to_the_per_image_limits_only(model_dir, context, images):
+    """No second header read for the common request: its own limits already bound one image."""
+    context.handler_settings = {"max_request_pixels": 50_000}  # less than one 280×280 canvas
+    service = MnistHandler()
+    service.initialize(context)
+    [answer] = service.handle([{"body": bytearray(images["one"])}], context)
+    assert context.statuses[0][0] == 200 and answer["digit"] == 1
+
+
+def test_an_image_refused_alone_leaves_the_budget_to_the_others(budget_handler, context, images):
+    request = {"body": [b64(images["huge_pixels"]), b64(images["one"]), b64(images["seven"])]}
+    [answer] = budget_handler.handle([request], context)
+    assert context.statuses[0][0] == 200
+    assert answer[0]["error"] == "too_large"
+    assert [a["digit"] for a in answer[1:]] == [1, 7]
 
 
 def test_unknown_handler_setting_fails_at_load(model_dir):

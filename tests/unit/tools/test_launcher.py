@@ -57,8 +57,17 @@ def test_instance_config_fills_in_ports_and_paths(tmp_path, store):
         assert not allowed.fullmatch(refused), refused
     # The project's security choices survive the rewrite.
     assert props["disable_token_authorization"] == "false"
-    assert props["enable_model_api"] == "true"
+    assert props["enable_model_api"] == "false"  # TorchServe would run code from any directory
     assert props["inference_address"].startswith("http://127.0.0.1:")
+
+
+def test_the_model_api_is_on_only_when_asked_for(tmp_path, store):
+    assert server_module.ServerConfig().enable_model_api is False
+    args = server_module.config_parser(server_module.ServerConfig).parse_args(
+        ["--enable-model-api"]
+    )
+    server = make_server(tmp_path, store, enable_model_api=args.enable_model_api)
+    assert read_properties(server.write_config())["enable_model_api"] == "true"
 
 
 def test_defaults_are_the_project_config():
