@@ -30,6 +30,7 @@ from webui.config import WebUIConfig
 class StackConfig:
     ui_port: int = paths.UI_PORT  # the page and /api on http://127.0.0.1:<ui_port>
     ui_threads: int = WebUIConfig.threads  # waitress worker threads (more than max_in_flight)
+    ui_max_in_flight: int = WebUIConfig.max_in_flight  # predictions in flight; more answer 503
     inference_port: int = paths.INFERENCE_PORT  # TorchServe inference API (the UI's upstream)
     management_port: int = paths.MANAGEMENT_PORT  # TorchServe management API (not via the UI)
     metrics_port: int = paths.METRICS_PORT  # TorchServe Prometheus metrics
@@ -97,6 +98,7 @@ class Stack:
         }
         command = [sys.executable, "-m", "webui"]
         command += ["--port", str(self.config.ui_port), "--threads", str(self.config.ui_threads)]
+        command += ["--max-in-flight", str(self.config.ui_max_in_flight)]
         self.ui_output.parent.mkdir(parents=True, exist_ok=True)
         with open(self.ui_output, "wb") as output:
             self._ui = subprocess.Popen(
