@@ -192,7 +192,7 @@ def plot(scrapes, marks, ui: str, torchserve: str, out: Path) -> None:
             label=f"p{round(q * 100)}",
             color="tab:blue",
         )
-    latency.set_title("UI: /api/predict latency, every answer (from the histogram)")
+    latency.set_title("UI: /api/predict latency (from the histogram)")
     latency.set_ylabel("ms")
 
     load.plot(*gauge(scrapes, ui, "webui_torchserve_in_flight"), label="in flight to TorchServe")
