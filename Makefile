@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk data train export ship bench-train bench-serve \
-        bench-compare bench-preprocess bench-decode-cost archive serve register token webui run \
-        realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data train export ship \
+        bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
+        token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -35,6 +35,13 @@ setup-chromium:
 setup-wrk:
 	@command -v wrk >/dev/null 2>&1 || { echo "Installing wrk (the benchmarks' load generator)…"; \
 	  $(APT) update -qq && $(APT) install -y -qq wrk; }
+
+# promtool checks deploy/prometheus (tests/unit/deploy/test_prometheus.py). Without the
+# recommended extras (node exporter); where systemd runs, the package also enables a Prometheus
+# server on :9090.
+setup-promtool:
+	@command -v promtool >/dev/null 2>&1 || { echo "Installing promtool (checks deploy/prometheus)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus; }
 
 setup-podman:
 	@command -v podman >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
@@ -137,13 +144,13 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test-fast: $(STAMP)  ## the unit tier: no servers, no network, no browser (under a minute)
+test-fast: $(STAMP) setup-promtool  ## the unit tier: no servers, no network, no browser (under a minute)
 	$(PY) -m pytest tests/unit
 
 test-containers: images  ## build the images, then check the compose stack end to end
 	$(PY) -m pytest tests/containers
 
-test: setup setup-chromium lint  ## the whole suite: lint, unit, integration and browser tests
+test: setup setup-chromium setup-promtool lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."
 	$(PY) -m pytest
 

@@ -213,12 +213,18 @@ def start_torchserve(exits: ExitStack, tmp: Path) -> HttpSystem:
     return HttpSystem("torchserve", url, tmp, lambda: {"Authorization": f"Bearer {server.token()}"})
 
 
+SHED_NONE_BELOW = 64  # clients the chain serves without answering 503 overloaded
+
+
 def start_chain(exits: ExitStack, tmp: Path) -> HttpSystem:
     stack = Stack(
         StackConfig(
             **free_ports("ui_port", *PORT_FIELDS),
             run_dir=tmp / "chain",
             model_store=model_store(tmp),
+            # The chain's capacity is measured, not its admission policy: no client is shed.
+            ui_max_in_flight=SHED_NONE_BELOW,
+            ui_threads=SHED_NONE_BELOW + 8,
         )
     )
     exits.enter_context(stack)

@@ -23,16 +23,18 @@ import requests
 from tools import paths
 from tools.cli import parse_config
 from tools.torchserve import PORT_FIELDS, ServerError, TorchServe, port_is_free
+from webui.config import WebUIConfig
 
 
 @dataclass
 class StackConfig:
     ui_port: int = paths.UI_PORT  # the page and /api on http://127.0.0.1:<ui_port>
-    ui_threads: int = 4  # waitress worker threads
+    ui_threads: int = WebUIConfig.threads  # waitress worker threads (more than max_in_flight)
+    ui_max_in_flight: int = WebUIConfig.max_in_flight  # predictions in flight; more answer 503
     inference_port: int = paths.INFERENCE_PORT  # TorchServe inference API (the UI's upstream)
     management_port: int = paths.MANAGEMENT_PORT  # TorchServe management API (not via the UI)
     metrics_port: int = paths.METRICS_PORT  # TorchServe Prometheus metrics
-    run_dir: Path = paths.RUN_DIR  # run state: torchserve/ (keys, logs) and webui.log
+    run_dir: Path = paths.RUN_DIR  # run state: torchserve/ (keys, logs), webui.log, webui.out
     model_store: Path = paths.MODEL_STORE  # holds mnist.mar
     timeout: float = 180.0  # seconds to wait for each server to be ready
 
@@ -52,7 +54,9 @@ class Stack:
             workdir=Path(self.config.run_dir) / "torchserve",
             model_store=self.config.model_store,
         )
-        self.ui_log = Path(self.config.run_dir) / "webui.log"
+        self.ui_log = Path(self.config.run_dir) / "webui.log"  # the UI's log, rotated by the UI
+        # What the UI prints outside its log: its start-up line, and a crash's traceback.
+        self.ui_output = Path(self.config.run_dir) / "webui.out"
         self._ui: subprocess.Popen[bytes] | None = None
 
     @property
@@ -90,23 +94,25 @@ class Stack:
             "WEBUI_TORCHSERVE_URL": self.torchserve.inference_url,
             "WEBUI_KEY_FILE": str(self.torchserve.key_file),
             "WEBUI_MODEL_REPORT": str(paths.SHIPPED_REPORT),
+            "WEBUI_LOG_FILE": str(self.ui_log),
         }
         command = [sys.executable, "-m", "webui"]
         command += ["--port", str(self.config.ui_port), "--threads", str(self.config.ui_threads)]
-        self.ui_log.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.ui_log, "wb") as log:
+        command += ["--max-in-flight", str(self.config.ui_max_in_flight)]
+        self.ui_output.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.ui_output, "wb") as output:
             self._ui = subprocess.Popen(
                 command,
                 cwd=paths.REPO_ROOT,
                 env=env,
-                stdout=log,
+                stdout=output,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C reaches us only; we stop it in order
             )
         deadline = time.monotonic() + self.config.timeout
         while time.monotonic() < deadline:
             if self._ui.poll() is not None:
-                tail = self.ui_log.read_text(errors="replace").strip().splitlines()[-5:]
+                tail = self.ui_output.read_text(errors="replace").strip().splitlines()[-5:]
                 raise ServerError("The web UI exited during start-up: " + " | ".join(tail))
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).status_code == 200:
@@ -135,7 +141,7 @@ class Stack:
     def dead_component(self) -> str | None:
         """Which server exited on its own, if any (for `make run`'s watch loop)."""
         if self._ui is not None and self._ui.poll() is not None:
-            return f"the web UI (see {self.ui_log})"
+            return f"the web UI (see {self.ui_output} and {self.ui_log})"
         if not self.torchserve.is_running():
             return f"TorchServe (see {self.torchserve.log_dir})"
         return None
@@ -174,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
             "  paste a photo of a digit too. Esc clears, Ctrl+Z undoes.\n"
             f"  TorchServe inference API: {stack.torchserve.inference_url} "
             f"(key in {stack.torchserve.key_file}).\n"
+            f"  Metrics: {stack.url}/metrics (the UI), {stack.torchserve.metrics_url}/metrics "
+            "(TorchServe).\n"
             "Ctrl-C stops both.",
             flush=True,
         )

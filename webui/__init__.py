@@ -12,6 +12,7 @@ from flask import Flask
 from webui import api, health, pages
 from webui.config import WebUIConfig
 from webui.errors import register_error_handlers
+from webui.metrics import Metrics, register_monitoring
 from webui.security import register_security_headers
 from webui.torchserve_client import TorchServeClient
 
@@ -27,11 +28,13 @@ def create_app(config: WebUIConfig | None = None) -> Flask:
     # Werkzeug answers 413 (as JSON, through the error handlers) before reading a larger body.
     app.config["MAX_CONTENT_LENGTH"] = config.max_upload_bytes
     app.json.sort_keys = False
-    app.extensions["torchserve"] = TorchServeClient(config)
+    metrics = Metrics(config.max_in_flight)
+    app.extensions["torchserve"] = TorchServeClient(config, metrics)
 
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
     register_error_handlers(app)
     register_security_headers(app)
+    register_monitoring(app, metrics)
     return app

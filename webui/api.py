@@ -27,20 +27,69 @@ class Upload:
     content_type: str  # how the handler reads it: image bytes, or JSON with base64
 
 
+IMAGE_BYTES = "application/octet-stream"
+FORM = "application/x-www-form-urlencoded"
+# How files of the formats the handler decodes begin (WebP: "RIFF", 4 bytes of size, "WEBP").
+IMAGE_SIGNATURES = (
+    b"\x89PNG\r\n\x1a\n",  # PNG
+    b"\xff\xd8\xff",  # JPEG
+    b"GIF87a",
+    b"GIF89a",
+    b"BM",  # BMP
+    b"II*\x00",  # TIFF, little-endian
+    b"MM\x00*",  # TIFF, big-endian
+)
+
+
+def looks_like_image(data: bytes) -> bool:
+    """Whether `data` begins like a PNG, JPEG, GIF, BMP, WebP or TIFF file."""
+    return data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+
+
 def read_upload(req: Request) -> Upload:
     """The request's image, whichever of the three ways it came, as TorchServe should get it."""
-    if req.files:
-        upload = req.files.get("image") or next(iter(req.files.values()))
-        return _checked(Upload(upload.read(), "application/octet-stream"))
+    if req.mimetype == "multipart/form-data":
+        return _checked(_multipart_upload(req))
+    if req.mimetype == FORM:
+        # `curl --data-binary @digit.png` without -H "Content-Type: …" labels the file a form.
+        # Read before any form parsing, which would swallow the bytes.
+        body = req.get_data(cache=False)
+        if looks_like_image(body):
+            return Upload(body, IMAGE_BYTES)
+        raise ApiError(
+            400,
+            "no_image",
+            "No image was sent: the body is a form without a file. Send the image as a file "
+            "(multipart), as raw bytes with its Content-Type, or as JSON.",
+        )
     if req.is_json:
-        payload = req.get_json(silent=True)
+        try:
+            payload = req.get_json(silent=True)
+        except RecursionError:  # Python's parser recurses once per level of nesting
+            raise ApiError(400, "bad_request", "The JSON is nested too deeply.") from None
         # One image only: the handler would answer a list for "images", which is not this API.
         if not isinstance(payload, dict) or not isinstance(payload.get("image"), str):
             raise ApiError(400, "bad_request", 'Send JSON like {"image": "<data URL or base64>"}.')
         if "images" in payload:
             raise ApiError(400, "bad_request", "Send one image per request.")
         return _checked(Upload(req.get_data(), "application/json"))
-    return _checked(Upload(req.get_data(cache=False), "application/octet-stream"))
+    return _checked(Upload(req.get_data(cache=False), IMAGE_BYTES))
+
+
+def _multipart_upload(req: Request) -> Upload:
+    # Werkzeug reads a body cut off before its closing boundary as a form without files; say
+    # what happened instead of "no image". The body is kept (it is at most max_upload_bytes)
+    # and the form is parsed from it.
+    body = req.get_data(parse_form_data=False)
+    boundary = req.mimetype_params.get("boundary", "").encode("latin-1")
+    if not boundary or b"--" + boundary + b"--" not in body:
+        raise ApiError(
+            400, "bad_request", "The upload was cut off before its end: please send it again."
+        )
+    if not req.files:
+        return Upload(b"", IMAGE_BYTES)
+    upload = req.files.get("image") or next(iter(req.files.values()))
+    return Upload(upload.read(), IMAGE_BYTES)
 
 
 def _checked(upload: Upload) -> Upload:

@@ -1,14 +1,20 @@
-"""The web UI's configuration: one dataclass, read from environment variables.
+"""The web UI's configuration: one dataclass, read from environment variables and flags.
 
 Every field has a default that works for `make webui` from the repository root (the paths are
-relative to the working directory), so the UI needs no configuration on a developer machine. The UI
-is its own image: it imports nothing else from this repository, and its defaults are its own.
+relative to the working directory), so the UI needs no configuration on a developer machine. Each
+field is a `WEBUI_<FIELD>` variable and a `python -m webui --<field>` flag (the flag wins); the
+comment above a field is its help. The UI is its own image: it imports nothing else from this
+repository, and its defaults are its own.
 """
 
 from __future__ import annotations
 
+import argparse
+import inspect
 import os
-from dataclasses import dataclass, fields
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 ENV_PREFIX = "WEBUI_"
@@ -37,28 +43,119 @@ class WebUIConfig:
     # Longest pause, in seconds, between the page's readiness polls while the model is unavailable.
     retry_max_seconds: float = 4.0
 
+    # Predictions in flight to TorchServe at once: 4 per worker of the shipped model-config.yaml
+    # (2 workers), enough to keep them busy. Beyond it the UI answers 503 `overloaded` at once.
+    max_in_flight: int = 8
+    # Seconds a client is asked to wait (Retry-After) after a 503 `overloaded`.
+    retry_after: int = 1
+
+    # Address to listen on (loopback: put a reverse proxy in front to expose it).
+    host: str = "127.0.0.1"
+    # Port to listen on.
+    port: int = 5000
+    # waitress worker threads: more than max_in_flight, so that a request beyond the bound finds
+    # a thread to answer its 503 at once instead of queueing behind the ones waiting on TorchServe.
+    threads: int = 16
+    # Open connections waitress keeps. A connection costs it one file descriptor and no thread
+    # until its request is complete, so slow clients are cheap; at waitress's default of 100,
+    # 100 of them locked everyone else out.
+    connection_limit: int = 1000
+    # Seconds a connection may send nothing before waitress closes it: an idle keep-alive, or a
+    # request that stopped halfway (waitress's default: 120).
+    channel_timeout: int = 10
+    # Seconds between waitress's checks for such connections (waitress's default: 30).
+    cleanup_interval: int = 1
+
+    # The UI's log, rotated by size; "-" logs to stderr instead (containers).
+    log_file: Path = Path(".run/webui.log")
+    # Bytes a log file may reach before it is rotated.
+    log_max_bytes: int = 10 * 1024 * 1024
+    # Rotated log files kept (webui.log.1 …); the logs never take more than (this + 1) × max bytes.
+    log_backups: int = 5
+
+    # Flask's development server with reloader and debugger (local debugging only, never exposed).
+    debug: bool = False
+
+    def __post_init__(self) -> None:
+        if self.threads <= self.max_in_flight:
+            raise ValueError(
+                f"threads ({self.threads}) must exceed max_in_flight ({self.max_in_flight}): "
+                "otherwise requests beyond the bound queue instead of being answered 503"
+            )
+
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> WebUIConfig:
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> WebUIConfig:
         """Build a config from `WEBUI_<FIELD>` variables (e.g. WEBUI_TORCHSERVE_URL)."""
         environ = os.environ if environ is None else environ
         values: dict[str, object] = {}
         for f in fields(cls):
-            raw = environ.get(ENV_PREFIX + f.name.upper())
+            raw = environ.get(env_name(f.name))
             if raw is None or raw == "":
                 continue
-            default = getattr(cls, f.name)
             try:
-                values[f.name] = type(default)(raw)
+                values[f.name] = _parse(raw, type(getattr(cls, f.name)))
             except ValueError:
-                raise ValueError(
-                    f"{ENV_PREFIX}{f.name.upper()}={raw!r} is not a valid {type(default).__name__}"
-                ) from None
+                kind = type(getattr(cls, f.name)).__name__
+                raise ValueError(f"{env_name(f.name)}={raw!r} is not a valid {kind}") from None
         return cls(**values)
 
+    @classmethod
+    def from_args(
+        cls, argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None
+    ) -> WebUIConfig:
+        """The environment's config, with the flags given in `argv` on top."""
+        config = cls.from_env(environ)
+        args = vars(config_parser(config).parse_args(argv))
+        return replace(config, **{name: value for name, value in args.items() if value is not None})
 
-def env_help() -> str:
-    """One line per environment variable, for `python -m webui --help`."""
-    lines = []
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+
+
+def _parse(raw: str, kind: type) -> object:
+    if kind is bool:  # bool("false") is True
+        if raw.lower() not in _TRUE | _FALSE:
+            raise ValueError(raw)
+        return raw.lower() in _TRUE
+    return kind(raw)
+
+
+def env_name(field_name: str) -> str:
+    return ENV_PREFIX + field_name.upper()
+
+
+def field_help() -> dict[str, str]:
+    """Each field's help: the comment lines right above it in this file's source."""
+    helps, comment = {}, []
+    for line in inspect.getsource(WebUIConfig).splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            comment.append(stripped.lstrip("# "))
+        elif match := re.match(r"(\w+)\s*:", stripped):
+            helps[match[1]] = " ".join(comment)
+            comment = []
+        else:
+            comment = []
+    return helps
+
+
+def config_parser(defaults: WebUIConfig) -> argparse.ArgumentParser:
+    """`python -m webui`'s flags: one per field; an absent flag keeps `defaults` (the env's)."""
+    parser = argparse.ArgumentParser(
+        prog="python -m webui",
+        description="Serve the digit-recognition web UI (TorchServe must be running).",
+        epilog="Every flag is also an environment variable: --threads is WEBUI_THREADS, etc.",
+    )
+    helps = field_help()
     for f in fields(WebUIConfig):
-        lines.append(f"  {ENV_PREFIX}{f.name.upper():<24} default: {getattr(WebUIConfig, f.name)}")
-    return "\n".join(lines)
+        default = getattr(defaults, f.name)
+        options: dict[str, object] = {
+            "default": None,
+            "help": f"{helps[f.name]} [{env_name(f.name)}, now: {default}]",
+        }
+        if isinstance(default, bool):
+            options["action"] = argparse.BooleanOptionalAction
+        else:
+            options["type"] = type(default)
+        parser.add_argument("--" + f.name.replace("_", "-"), **options)
+    return parser

@@ -16,14 +16,19 @@ log = logging.getLogger(__name__)
 class ApiError(Exception):
     """An answer the API gives on purpose: an HTTP status, a short code and a sentence."""
 
-    def __init__(self, status: int, error: str, message: str) -> None:
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
+        self.headers = headers or {}
 
     def to_response(self) -> tuple[Response, int]:
-        return jsonify(error=self.error, message=self.message), self.status
+        response = jsonify(error=self.error, message=self.message)
+        response.headers.update(self.headers)
+        return response, self.status
 
 
 # Codes for the HTTP errors Flask and Werkzeug raise themselves (routing, size limits, methods).

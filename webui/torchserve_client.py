@@ -6,6 +6,11 @@ TorchServe's answers are mapped to the UI's error contract here, in one place:
 - read timeout, or TorchServe's own 408 (responseTimeout)   -> 504 timeout
 - the handler's own 4xx JSON (no_digit 422, bad_image 400, too_large 413) -> passed through
 - InvalidKeyException (key expired, or rotated by a restart) -> key file re-read, retried once
+
+Predictions are also bounded here: at most `max_in_flight` wait on TorchServe at once, and one
+more is answered 503 `overloaded` with Retry-After at once. Queueing it instead would only make
+every answer later: TorchServe cannot answer faster than its workers, and a person drawing sends
+a newer request before an old one comes back. Each failure is counted by kind (/metrics).
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,7 @@ from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, Re
 
 from webui.config import WebUIConfig
 from webui.errors import ApiError
+from webui.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +94,54 @@ class Answer:
 class TorchServeClient:
     """Predictions and readiness through TorchServe's inference API, over pooled connections."""
 
-    def __init__(self, config: WebUIConfig) -> None:
+    def __init__(self, config: WebUIConfig, metrics: Metrics) -> None:
         self.base_url = config.torchserve_url.rstrip("/")
         self.model_name = config.model_name
         self.read_timeout = config.read_timeout
+        self.retry_after = config.retry_after
         self.key = InferenceKey(config.key_file)
+        self.metrics = metrics
+        self._slots = threading.BoundedSemaphore(config.max_in_flight)
         # One pool per app: keep-alive connections to TorchServe are reused across requests, and
         # waitress's threads share it safely. urllib3 directly: `requests` on top of it costs about
         # half a millisecond of CPU per call, for features a proxy does not use.
         self.pool = urllib3.PoolManager(
-            maxsize=16,
+            # Every admitted prediction keeps its connection, plus a few for readiness checks.
+            maxsize=config.max_in_flight + 4,
             timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
             retries=False,  # failures are reported at once, as 503/504, never retried blindly
         )
 
+    def _failed(self, kind: str, error: ApiError) -> ApiError:
+        """Count a failed call to TorchServe by kind (webui.metrics), and return its answer."""
+        self.metrics.torchserve_errors.labels(kind=kind).inc()
+        return error
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """One of the `max_in_flight` places for a prediction, or 503 overloaded at once."""
+        if not self._slots.acquire(blocking=False):
+            self.metrics.shed.inc()
+            raise ApiError(
+                503,
+                "overloaded",
+                "The digit reader is busy: please try again in a moment.",
+                headers={"Retry-After": str(self.retry_after)},
+            )
+        self.metrics.torchserve_in_flight.inc()
+        try:
+            yield
+        finally:
+            self.metrics.torchserve_in_flight.dec()
+            self._slots.release()
+
     def _request(self, method: str, path: str, body: bytes | None = None, **headers: str) -> Answer:
         """Send with the cached key; if TorchServe rejects the key, re-read it and retry once."""
         for attempt in range(2):
-            key = self.key.get(reload=attempt > 0)
+            try:
+                key = self.key.get(reload=attempt > 0)
+            except ApiError as error:
+                raise self._failed("unreachable", error) from None
             try:
                 response = self.pool.request(
                     method,
@@ -111,20 +150,17 @@ class TorchServeClient:
                     headers={**headers, "Authorization": f"Bearer {key}"},
                 )
             except ReadTimeoutError:
-                raise ApiError(
-                    504,
-                    "timeout",
-                    f"The model server did not answer within {self.read_timeout:g} s.",
-                ) from None
+                message = f"The model server did not answer within {self.read_timeout:g} s."
+                raise self._failed("timeout", ApiError(504, "timeout", message)) from None
             # Refused, unresolvable, timed out connecting, or dropped (TorchServe stopped).
             except (ConnectTimeoutError, ProtocolError) as exc:
                 log.warning("TorchServe unreachable at %s: %s", self.base_url, exc)
-                raise ApiError(503, UNAVAILABLE, "The model server is not reachable.") from None
+                message = "The model server is not reachable."
+                raise self._failed("unreachable", ApiError(503, UNAVAILABLE, message)) from None
             except HTTPError as exc:
                 log.warning("TorchServe request failed: %s", exc)
-                raise ApiError(
-                    502, "bad_gateway", "The model server's answer was broken."
-                ) from None
+                message = "The model server's answer was broken."
+                raise self._failed("bad_answer", ApiError(502, "bad_gateway", message)) from None
             answer = Answer.of(response)
             if not answer.key_rejected:
                 return answer
@@ -132,19 +168,23 @@ class TorchServeClient:
         log.error(
             "TorchServe rejects the inference key in %s even after re-reading it", self.key.key_file
         )
-        raise ApiError(503, UNAVAILABLE, "The model server rejected the web UI's key.")
+        message = "The model server rejected the web UI's key."
+        raise self._failed("key_rejected", ApiError(503, UNAVAILABLE, message))
 
     def predict(self, body: bytes, content_type: str = "application/octet-stream") -> bytes:
         """One image (raw bytes, or JSON with base64) in; the contract's JSON out, as TorchServe
         sent it (checked, never re-encoded)."""
-        answer = self._request(
-            "POST",
-            f"/predictions/{self.model_name}",
-            body,
-            # The handler's preview switch (TorchServe 0.12 drops query strings on
-            # /predictions/…, so `?preview=true` would never reach it).
-            **{"Content-Type": content_type, "X-Preview": "true"},
-        )
+        with self._slot():
+            started = time.perf_counter()
+            answer = self._request(
+                "POST",
+                f"/predictions/{self.model_name}",
+                body,
+                # The handler's preview switch (TorchServe 0.12 drops query strings on
+                # /predictions/…, so `?preview=true` would never reach it).
+                **{"Content-Type": content_type, "X-Preview": "true"},
+            )
+            self.metrics.torchserve_latency.observe(time.perf_counter() - started)
         status, payload = answer.status, answer.payload
         if status == 200 and isinstance(payload, dict) and "digit" in payload:
             return answer.data
@@ -156,14 +196,18 @@ class TorchServeClient:
             raise ApiError(status, str(payload["error"]), str(payload["message"]))
         log.warning("TorchServe answered %s to a prediction: %.300r", status, answer.data)
         if status == 408:  # the model took longer than its responseTimeout
-            raise ApiError(504, "timeout", "The model server took too long to answer.")
+            message = "The model server took too long to answer."
+            raise self._failed("timeout", ApiError(504, "timeout", message))
         if status == 413:
             raise ApiError(413, "too_large", "The image is too large for the model server.")
         if status == 404:
-            raise ApiError(503, UNAVAILABLE, f"The model '{self.model_name}' is not loaded.")
+            message = f"The model '{self.model_name}' is not loaded."
+            raise self._failed("unavailable", ApiError(503, UNAVAILABLE, message))
         if status >= 500:
-            raise ApiError(503, UNAVAILABLE, "The model server is not ready.")
-        raise ApiError(502, "bad_gateway", f"The model server answered {status} unexpectedly.")
+            message = "The model server is not ready."
+            raise self._failed("unavailable", ApiError(503, UNAVAILABLE, message))
+        message = f"The model server answered {status} unexpectedly."
+        raise self._failed("bad_answer", ApiError(502, "bad_gateway", message))
 
     def check_ready(self) -> None:
         """Raise ApiError(503) unless TorchServe is up and our model has its workers.
@@ -175,8 +219,10 @@ class TorchServeClient:
         ping = self._request("GET", "/ping")
         if ping.status != 200:
             log.warning("TorchServe /ping answered %s: %.300r", ping.status, ping.data)
-            raise ApiError(503, UNAVAILABLE, "The model server is starting or unhealthy.")
+            message = "The model server is starting or unhealthy."
+            raise self._failed("unavailable", ApiError(503, UNAVAILABLE, message))
         model = self._request("OPTIONS", f"/predictions/{self.model_name}")
         if model.status != 200:
             log.warning("OPTIONS /predictions/%s answered %s", self.model_name, model.status)
-            raise ApiError(503, UNAVAILABLE, f"The model '{self.model_name}' is not loaded.")
+            message = f"The model '{self.model_name}' is not loaded."
+            raise self._failed("unavailable", ApiError(503, UNAVAILABLE, message))

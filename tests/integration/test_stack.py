@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -85,7 +86,7 @@ def test_real_waitress_server_proxies_and_stops_without_orphans(tmp_path, fake_t
         requests.get(stack.url, timeout=2)
 
 
-def test_webui_cli_reports_a_busy_port_in_one_line():
+def test_webui_cli_reports_a_busy_port_in_one_line(tmp_path):
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
@@ -93,6 +94,7 @@ def test_webui_cli_reports_a_busy_port_in_one_line():
         result = subprocess.run(
             [sys.executable, "-m", "webui", "--port", str(port)],
             cwd=paths.REPO_ROOT,
+            env={**os.environ, "WEBUI_LOG_FILE": str(tmp_path / "webui.log")},
             capture_output=True,
             text=True,
             timeout=60,

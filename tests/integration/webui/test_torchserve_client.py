@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -118,3 +119,51 @@ def test_recovers_when_torchserve_comes_back(client, fake_torchserve):
     assert predict(client).status_code == 503
     fake_torchserve.unscript("POST", "/predictions/mnist")
     assert predict(client).status_code == 200
+
+
+def torchserve_errors(client) -> dict[str, float]:
+    text = client.get("/metrics").get_data(as_text=True)
+    found = re.findall(r'^webui_torchserve_errors_total\{kind="(\w+)"\} (\S+)$', text, re.M)
+    return {kind: float(value) for kind, value in found if float(value)}
+
+
+@pytest.mark.parametrize(
+    ("script", "kind"),
+    [
+        ((500, {"code": 500, "type": "InternalServerException"}), "unavailable"),
+        ((404, {"code": 404, "type": "ModelNotFoundException"}), "unavailable"),
+        ((408, {"code": 408, "type": "RequestTimeout"}), "timeout"),
+        ((302, b""), "bad_answer"),
+    ],
+    ids=["5xx", "model-not-registered", "response-timeout", "unexpected-status"],
+)
+def test_torchserve_failures_are_counted_by_kind(client, fake_torchserve, script, kind):
+    fake_torchserve.script("POST", "/predictions/mnist", *script)
+    predict(client)
+    assert torchserve_errors(client) == {kind: 1}
+
+
+def test_read_timeouts_and_rejected_keys_are_counted(config, fake_torchserve):
+    config = WebUIConfig(**{**config.__dict__, "read_timeout": 0.3})
+    client = create_app(config).test_client()
+    fake_torchserve.script("POST", "/predictions/mnist", 200, {}, delay=1.0)
+    predict(client)
+    fake_torchserve.unscript("POST", "/predictions/mnist")
+    fake_torchserve.key = "a-key-the-ui-cannot-know"
+    predict(client)
+    assert torchserve_errors(client) == {"timeout": 1, "key_rejected": 1}
+
+
+def test_torchserve_down_is_counted_as_unreachable(fake_torchserve, down_url):
+    client = create_app(
+        WebUIConfig(torchserve_url=down_url, key_file=fake_torchserve.key_file)
+    ).test_client()
+    predict(client)
+    client.get("/readyz")
+    assert torchserve_errors(client) == {"unreachable": 2}
+
+
+def test_handler_refusals_are_not_torchserve_failures(client, fake_torchserve):
+    fake_torchserve.script("POST", "/predictions/mnist", 422, {"error": "no_digit", "message": "x"})
+    assert predict(client).status_code == 422
+    assert torchserve_errors(client) == {}

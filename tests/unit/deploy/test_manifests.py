@@ -386,3 +386,24 @@ def test_kserve_config_matches_the_project_config_and_model_config():
     snapshot = json.loads(kserve["model_snapshot"])["models"]["mnist"]["1.0"]
     for key in ("minWorkers", "maxWorkers", "batchSize", "maxBatchDelay", "responseTimeout"):
         assert snapshot[key] == model_config[key], key
+
+
+def test_the_ingress_example_keeps_metrics_and_healthz_inside_the_cluster():
+    paths = [
+        (path["path"], path["pathType"])
+        for rule in ingress_example()["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    ]
+
+    def routed(url: str) -> bool:
+        return any(
+            url == prefix
+            if kind == "Exact"
+            else url == prefix or url.startswith(prefix.rstrip("/") + "/")
+            for prefix, kind in paths
+        )
+
+    for url in ("/", "/static/js/main.js", "/api/predict", "/api/model", "/readyz"):
+        assert routed(url), url  # what the page needs
+    for url in ("/metrics", "/healthz"):
+        assert not routed(url), url

@@ -31,11 +31,12 @@ def config(tmp_path: Path) -> WebUIConfig:
 
 @pytest.fixture
 def upstream(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Every request the UI tries to send to TorchServe (each one fails as unreachable)."""
+    """Every request the UI tries to send to TorchServe, as (method, url, keyword arguments);
+    each one fails as unreachable."""
     attempts: list[tuple[Any, ...]] = []
 
     def unreachable(*args: Any, **kwargs: Any) -> None:
-        attempts.append(args)
+        attempts.append((*args, kwargs))
         raise NewConnectionError(None, "unit tests have no TorchServe")
 
     monkeypatch.setattr(app.extensions["torchserve"].pool, "request", unreachable)
