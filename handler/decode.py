@@ -15,6 +15,7 @@ import io
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -158,7 +159,7 @@ def _check_size(data: bytes, image: Image.Image, limits: Limits) -> None:
     width, height = image.size
     limit, kind = limits.max_pixels, f"{image.format} images"
     if image.format in ("JPEG", "MPO"):
-        frame, scans, _ = _jpeg_frame(data, limits.max_blocks)
+        frame, scans, _, _ = _jpeg_frame(data, limits.max_blocks)
         if scans > limits.max_jpeg_scans:
             raise InputError(
                 "too_large",
@@ -207,7 +208,7 @@ def _header_blocks(data: bytes, cap: int) -> int:
                 break
             position += 12 + int.from_bytes(data[position : position + 4], "big")
     elif data.startswith(b"\xff\xd8\xff"):
-        count = _jpeg_frame(data, cap)[2]
+        count = _jpeg_frame(data, cap).blocks
     elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) > 10:
         flags = data[10]  # of the logical screen: is a global colour table there, how big
         position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
@@ -220,9 +221,15 @@ def _header_blocks(data: bytes, cap: int) -> int:
     return count
 
 
-def _jpeg_frame(data: bytes, cap: int) -> tuple[int, int, int]:
-    """The first image's frame marker (SOFn; 0 if none), how many scans it has, and how many
-    segments and fill bytes come before the first (the walk stops once they pass `cap`).
+class JpegLayout(NamedTuple):
+    frame: int  # the first image's frame marker (SOFn), 0 if none
+    scans: int  # how many scans it has
+    blocks: int  # segments and fill bytes before the first scan
+    complete: bool  # its scan data ends with an end-of-image marker
+
+
+def _jpeg_frame(data: bytes, cap: int) -> JpegLayout:
+    """The first image's layout (JpegLayout); the walk stops once the blocks pass `cap`.
 
     The segments before the first scan are skipped by their lengths (an EXIF thumbnail is a JPEG
     with scans of its own); from there, every start-of-scan marker up to the end-of-image marker
@@ -244,9 +251,10 @@ def _jpeg_frame(data: bytes, cap: int) -> tuple[int, int, int]:
         if marker == 0xDA:
             stop = data.find(b"\xff\xd9", end)
             scans = 1 + data.count(b"\xff\xda", end, len(data) if stop == -1 else stop)
-            return frame, scans, blocks
+            # libjpeg in OpenCV fills a truncated JPEG's missing rows with grey; PIL refuses it.
+            return JpegLayout(frame, scans, blocks, complete=stop != -1)
         position = end
-    return frame, 0, blocks
+    return JpegLayout(frame, 0, blocks, complete=False)
 
 
 def _decode_with_opencv(data: bytes, image: Image.Image, limits: Limits) -> Pixels | None:
@@ -258,7 +266,8 @@ def _decode_with_opencv(data: bytes, image: Image.Image, limits: Limits) -> Pixe
             return fast
         pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # which never turns by orientation
         return None if pixels is None else _grey_and_alpha(pixels)
-    if image.format in ("JPEG", "MPO") and image.mode in ("L", "RGB") and _jpeg_is_complete(data):
+    jpeg = image.format in ("JPEG", "MPO") and image.mode in ("L", "RGB")
+    if jpeg and _jpeg_frame(data, limits.max_blocks).complete:
         flags = JPEG_LUMA[_jpeg_reduction(image.size, limits)] | cv2.IMREAD_IGNORE_ORIENTATION
         grey = cv2.imdecode(buffer, flags)
         return None if grey is None else (_upright(grey, image), None)
@@ -301,28 +310,6 @@ def _to_8_bits(values: np.ndarray) -> np.ndarray:
     """High-bit-depth grey → uint8, scaled by the range the values actually use (8 or 16 bits)."""
     full_scale = 255.0 if values.max(initial=0) <= 255 else 65535.0
     return np.round(np.clip(values * (255.0 / full_scale), 0, 255)).astype(np.uint8)
-
-
-def _jpeg_is_complete(data: bytes) -> bool:
-    """Whether the first image's scan data ends with an end-of-image marker.
-
-    libjpeg in OpenCV fills a truncated JPEG's missing rows with grey; PIL refuses the file.
-    The segments before the scan are skipped by their lengths (an EXIF thumbnail has its own).
-    """
-    position = 2  # after the start-of-image marker
-    while position + 4 <= len(data):
-        if data[position] != 0xFF or data[position + 1] == 0xFF:  # junk or fill bytes
-            position += 1
-            continue
-        marker = data[position + 1]
-        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
-            position += 2
-            continue
-        end = position + 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-        if marker == 0xDA:  # start of scan: the entropy-coded data runs up to the end marker
-            return data.find(b"\xff\xd9", end) != -1
-        position = end
-    return False
 
 
 def _decode_with_pil(image: Image.Image, limits: Limits) -> Pixels:
