@@ -110,15 +110,25 @@ def test_with_served_digits_training_fits_those_and_the_report_scores_both(
 
 
 def test_seeds_report_mean_and_sd_of_each_figure(synthetic_mnist, tmp_path, monkeypatch):
+    """train_seeds runs one train() per seed, each into its own folder, on the data loaded once."""
+    calls = []
+
+    def fake_train(cfg, mnist):
+        calls.append((cfg.seed, cfg.seeds, cfg.out_dir, mnist))
+        return {"best_val_accuracy": 0.99 + cfg.seed / 1000, "test_accuracy": 0.98, "x": 1}
+
     monkeypatch.setattr(train_module, "load_data", lambda cfg: synthetic_mnist)
-    cfg = smoke_config(tmp_path, epochs=1, seeds=2, seed=5, final_report=True)
-    result = train_seeds(cfg)
-    assert result["seeds"] == [5, 6]
-    runs = {s: json.loads((tmp_path / f"seed-{s}" / "report.json").read_text()) for s in (5, 6)}
-    for key in ("best_val_accuracy", "test_accuracy"):
-        values = torch.tensor([runs[5][key], runs[6][key]], dtype=torch.float64)
-        assert result["mean_sd"][key]["mean"] == pytest.approx(values.mean().item())
-        assert result["mean_sd"][key]["sd"] == pytest.approx(values.std().item())
+    monkeypatch.setattr(train_module, "train", fake_train)
+    result = train_seeds(smoke_config(tmp_path, seeds=3, seed=5))
+
+    assert [c[:3] for c in calls] == [(s, 1, str(tmp_path / f"seed-{s}")) for s in (5, 6, 7)]
+    assert all(c[3] is synthetic_mnist for c in calls)
+    assert result["seeds"] == [5, 6, 7]
+    assert result["mean_sd"]["best_val_accuracy"]["mean"] == pytest.approx(0.996)
+    assert result["mean_sd"]["best_val_accuracy"]["sd"] == pytest.approx(0.001)  # n − 1
+    assert result["mean_sd"]["test_accuracy"] == {"mean": pytest.approx(0.98), "sd": 0.0}
+    assert "chain_test_accuracy" not in result["mean_sd"]  # not in every run: not averaged
     assert json.loads((tmp_path / "seeds.json").read_text()) == result
     table = (tmp_path / "seeds.md").read_text()
-    assert "| mean ± sd (2 seeds) |" in table and "validation" in table
+    assert "| 6 | 99.60% | 98.00% |" in table
+    assert "| mean ± sd (3 seeds) | 99.60 ± 0.10% | 98.00 ± 0.00% |" in table
