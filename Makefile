@@ -11,7 +11,7 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
+        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -114,6 +114,9 @@ realistic: $(STAMP)  ## draw 4,500 realistic digits (not MNIST) into artifacts/r
 
 bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and of a naive baseline
 	$(PY) -m bench.realistic_eval --baseline
+
+bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchServe (own, free ports)
+	$(PY) -m bench.mnist_chain
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold

@@ -10,8 +10,9 @@ multipart forms of `--per-request` images, several requests in flight, and reads
 TorchServe answers: the same figure, measured where users meet it. It prints both, and how many
 answers differ (0 expected: the same code runs on both sides).
 
-Without --url it serves an archive built from the current sources (training/shipped/model.pt,
-handler/, serve_config/) on free ports, as the integration tests do, and stops it afterwards.
+Without --url it serves an archive built from the current sources (`--model`, by default
+training/shipped/model.pt, with handler/ and serve_config/) on free ports, as the integration
+tests do, and stops it afterwards: a candidate model can be measured on the wire before shipping.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 
 from handler.normalize import scale_pixels
 from handler.preprocess import to_png
-from tools.archive import stock_model_store
+from tools.archive import ArchiveConfig, build_archive
 from tools.cli import parse_config
 from tools.client import InferenceClient, ServiceUnavailable
 from tools.normalised_mnist import Config as CacheConfig
@@ -46,7 +47,7 @@ class Config:
     concurrency: int = 4  # requests in flight, so TorchServe batches them
     url: str = ""  # a running TorchServe; empty: start one from the current sources
     token_file: Path = KEY_FILE  # its key_file.json (with --url)
-    model: Path = SHIPPED_MODEL  # the model for the in-process figure (the one served)
+    model: Path = SHIPPED_MODEL  # the model served (without --url) and scored in-process
     data_dir: Path = REPO_ROOT / DEFAULT_DATA_DIR  # the MNIST IDX files
 
 
@@ -114,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 result = measure(config, client)
         else:
             with tempfile.TemporaryDirectory(prefix="mnist-chain-") as root:
-                store = stock_model_store(Path(root) / "model_store")
+                archive = ArchiveConfig(model_file=config.model, export_dir=Path(root) / "store")
+                store = build_archive(archive).parent
                 server = TorchServe(**free_ports(), workdir=Path(root) / "work", model_store=store)
                 with server, InferenceClient(server.inference_url, key_file=server.key_file) as c:
                     result = measure(config, c)
