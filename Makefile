@@ -61,7 +61,7 @@ data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
 	$(PY) -m tools.normalised_mnist
 
-train: $(STAMP)  ## train on the served digits (defaults reproduce the shipped model), export TorchScript
+train: $(STAMP)  ## train on the served digits (data/normalised, built first), export TorchScript, report
 	NORMALISED=$$($(PY) -m tools.normalised_mnist) && $(PY) -m training.train --normalised "$$NORMALISED"
 
 export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
