@@ -1,6 +1,6 @@
 """Train the digit CNN on genuine MNIST, then export and report on the test set.
 
-    python -m training.train                      # the shipped model's recipe (make train)
+    python -m training.train                      # make train's recipe, on the served digits
     python -m training.train --epochs 3 --subset 5000 --out-dir runs/quick
     python -m training.train --resume runs/mnist/last.pt
     python -m training.train --seeds 3              # seeds 0, 1, 2: mean ± sd of every figure
