@@ -9,9 +9,9 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data train export ship \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
+        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
 
 help:  ## list the targets
@@ -56,8 +56,13 @@ setup: $(STAMP) setup-java  ## create .venv and install everything needed to tra
 data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 	$(PY) -m training.data
 
-train: $(STAMP)  ## train the CNN (defaults reproduce the shipped model), export TorchScript
-	$(PY) -m training.train
+# The handler's output for every MNIST digit written as PNG: built once (a minute or two), rebuilt
+# when MNIST or the handler's code changes; the tool prints the cache file's path.
+normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
+	$(PY) -m tools.normalised_mnist
+
+train: $(STAMP)  ## train on the served digits (data/normalised, built first), export TorchScript, report
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && $(PY) -m training.train --normalised "$$NORMALISED"
 
 export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
 	$(PY) -m training.export $(if $(CKPT),--checkpoint $(CKPT))
@@ -109,6 +114,9 @@ realistic: $(STAMP)  ## draw 4,500 realistic digits (not MNIST) into artifacts/r
 
 bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and of a naive baseline
 	$(PY) -m bench.realistic_eval --baseline
+
+bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchServe (own, free ports)
+	$(PY) -m bench.mnist_chain
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold

@@ -1,9 +1,11 @@
 """Choose the page's "not sure" threshold from data: `python -m bench.confidence_threshold`.
 
-The shipped model is trained with label smoothing, so even right answers rarely reach 100% and a
-fixed textbook value (0.5, 0.9) says little. This tool measures, on the held-out validation
-images (the 5,000 that training never fits), how often the model is right at each confidence, on
-the clean images and on the same images distorted the way training augments them (slant, size,
+The shipped model's probabilities are calibrated (a temperature fitted on validation, inside
+model.pt), so a confidence is close to the chance of being right on MNIST-like input; people's
+drawings are harder than MNIST, so the threshold is still chosen on data. This tool measures, on
+the held-out validation images (the 5,000 that training never fits) as the handler normalises
+them (tools.normalised_mnist's cache), how often the model is right at each confidence, on the
+clean images and on the same images distorted the way training augments them (slant, size,
 stroke width, off-centre: closer to what people draw). When the realistic set of
 `bench.realistic_digits` exists (canvas exports, photos, off-centre, thick and thin strokes), its
 images go through the handler's own preprocessing and join the measurement. The threshold is the
@@ -28,16 +30,18 @@ from handler.limits import InputError
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess
 from tools.cli import parse_config
-from tools.paths import REALISTIC_DIR, SHIPPED_MODEL
+from tools.normalised_mnist import Config as CacheConfig
+from tools.normalised_mnist import ensure
+from tools.paths import REALISTIC_DIR, REPO_ROOT, SHIPPED_MODEL
 from training.augment import AugmentConfig, augment_batch
-from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val
+from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val, with_served
 from training.train import TrainConfig
 
 
 @dataclass
 class ThresholdConfig:
     model: Path = SHIPPED_MODEL  # TorchScript model to measure
-    data_dir: Path = DEFAULT_DATA_DIR  # the MNIST IDX files
+    data_dir: Path = REPO_ROOT / DEFAULT_DATA_DIR  # the MNIST IDX files
     realistic: Path = REALISTIC_DIR  # bench.realistic_digits output, used when it exists
     target: float = 0.90  # accuracy every confident band must reach
     band: float = 0.10  # width of the confidence bands compared
@@ -97,9 +101,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     model = torch.jit.load(str(cfg.model)).eval()
     mnist = load_mnist(cfg.data_dir)
+    mnist = with_served(mnist, ensure(CacheConfig(data_dir=cfg.data_dir, quiet=True)))
     train = TrainConfig()
     _, val_idx = split_train_val(len(mnist.train_labels), train.val_size, train.seed)
-    images, labels = mnist.train_images[val_idx], mnist.train_labels[val_idx]
+    images, labels = mnist.served_train[val_idx], mnist.train_labels[val_idx]
     clean = images.unsqueeze(1).float()
     distorted = augment_batch(images, AugmentConfig(), torch.Generator().manual_seed(cfg.seed))
 
@@ -129,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             f" right {group_right[below].float().mean():.3f} below,"
             f" {group_right[~below].float().mean():.4f} above"
         )
+    below = conf < threshold
+    print(
+        f"\nBelow {threshold:.0%}, answers are right {right[below].float().mean():.0%} of the time"
+        f" ({int(below.sum())} of {len(conf)}); from {threshold:.0%} up,"
+        f" {right[~below].float().mean():.2%}."
+    )
 
 
 if __name__ == "__main__":

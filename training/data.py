@@ -13,8 +13,10 @@ sha256 constants below, so a corrupt or substituted file never reaches training.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gzip
 import hashlib
+import json
 import sys
 import tarfile
 from dataclasses import dataclass
@@ -55,6 +57,10 @@ class Mnist:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     checksums: dict[str, str]  # file name -> sha256, recorded in the model report
+    # The same digits as the served chain sees them (written as PNG, then the handler's
+    # preprocess), from tools.normalised_mnist's cache; None: only the raw tensors are known.
+    served_train: torch.Tensor | None = None
+    served_test: torch.Tensor | None = None
 
 
 def _how_to_fix(data_dir: Path) -> str:
@@ -163,6 +169,40 @@ def load_mnist(data_dir: Path = DEFAULT_DATA_DIR, fetch: bool = True, quiet: boo
         test_labels=t["t10k-labels-idx1-ubyte"].long(),
         checksums=checksums,
     )
+
+
+def with_served(mnist: Mnist, path: Path) -> Mnist:
+    """`mnist` with the handler's output for each image, read from a tools.normalised_mnist cache.
+
+    `path` is the cache file, or a folder of them (the newest made from these MNIST files).
+    Images the handler refused are blank there.
+    """
+    path = Path(path)
+    if path.is_dir():
+        candidates = sorted(path.glob("*.npz"), key=lambda p: p.stat().st_mtime, reverse=True)
+        found = next((p for p in candidates if _cache_checksums(p) == mnist.checksums), None)
+        if found is None:
+            raise MnistDataError(
+                f"no normalised MNIST in {path} matches these MNIST files; "
+                "build it with `python -m tools.normalised_mnist`"
+            )
+        path = found
+    if _cache_checksums(path) != mnist.checksums:
+        raise MnistDataError(f"{path}: made from other MNIST files; rebuild it")
+    with np.load(path) as cache:
+        return dataclasses.replace(
+            mnist,
+            served_train=torch.from_numpy(cache["train"]),
+            served_test=torch.from_numpy(cache["test"]),
+        )
+
+
+def _cache_checksums(path: Path) -> dict[str, str]:
+    try:
+        with np.load(path) as cache:
+            return json.loads(str(cache["mnist_sha256"]))
+    except (OSError, KeyError, ValueError) as err:
+        raise MnistDataError(f"{path}: not a normalised MNIST cache ({err})") from err
 
 
 def split_train_val(n: int, val_size: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

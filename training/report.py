@@ -1,6 +1,11 @@
 """The end of a training run: export the best checkpoint, score it once on the test set, report.
 
-Everything is computed from the exported TorchScript file, the artefact that is actually served.
+Everything is computed from the exported TorchScript file, the artefact that is actually served
+(the temperature fitted on validation included). Two test figures: the tensor accuracy on the raw
+MNIST test tensors, and the chain accuracy on the same digits written as PNG and normalised by the
+handler, in-process from tools.normalised_mnist's cache: what TorchServe answers for them
+(bench/mnist_chain.py checks that through a real TorchServe). Per-class accuracy, the confusion
+matrix and the calibration figures are on the chain when the cache is there.
 """
 
 from __future__ import annotations
@@ -14,6 +19,12 @@ from pathlib import Path
 import torch
 
 from handler.normalize import scale_pixels
+from training.calibrate import (
+    ECE_BINS,
+    Calibrated,
+    expected_calibration_error,
+    plot_reliability,
+)
 from training.data import Mnist
 from training.export import export_torchscript, load_checkpoint
 
@@ -36,14 +47,19 @@ def git_commit() -> str:
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """Predicted digits for uint8 (N, 28, 28) images."""
+def logits(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """(N, 10) logits for uint8 (N, 28, 28) images."""
     return torch.cat(
         [
-            model(scale_pixels(images[i : i + batch_size].unsqueeze(1))).argmax(1)
+            model(scale_pixels(images[i : i + batch_size].unsqueeze(1)))
             for i in range(0, len(images), batch_size)
         ]
     )
+
+
+def predict(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """Predicted digits for uint8 (N, 28, 28) images."""
+    return logits(model, images, batch_size).argmax(1)
 
 
 def confusion_matrix(labels: torch.Tensor, preds: torch.Tensor) -> torch.Tensor:
@@ -112,14 +128,31 @@ def plot_confusion(out: Path, matrix: torch.Tensor) -> None:
 
 
 def final_report(out: Path, mnist: Mnist, summary: dict) -> dict:
-    """Export best.pt to model.pt, evaluate it on the 10k test set, write the report files."""
-    model = load_checkpoint(out / "best.pt")
+    """Export best.pt (with summary["temperature"]) to model.pt, evaluate it on the 10k test
+    set, write the report files."""
+    temperature = summary.get("temperature", 1.0)
+    model = Calibrated(load_checkpoint(out / "best.pt"), temperature)
     check = scale_pixels(mnist.test_images[:256].unsqueeze(1))
     max_diff = export_torchscript(model, out / "model.pt", check)
     scripted = torch.jit.load(str(out / "model.pt"))
 
-    preds = predict(scripted, mnist.test_images)
     labels = mnist.test_labels
+    tensor_preds = predict(scripted, mnist.test_images)
+    served = mnist.test_images if mnist.served_test is None else mnist.served_test
+    calibrated = logits(scripted, served)
+    preds = calibrated.argmax(1)
+    chain = {}
+    if mnist.served_test is not None:
+        chain = {
+            "chain_test_accuracy": round((preds == labels).float().mean().item(), 5),
+            "chain_test_errors": int((preds != labels).sum()),
+        }
+    before = (calibrated * temperature).softmax(1)  # the logits as the network gives them
+    after = calibrated.softmax(1)
+    plot_reliability(
+        out / "reliability.png",
+        {"before (T = 1)": (before, labels), f"after (T = {temperature:.3f})": (after, labels)},
+    )
     matrix = confusion_matrix(labels, preds)
     with (out / "confusion_matrix.csv").open("w", newline="") as f:
         writer = csv.writer(f)
@@ -132,10 +165,13 @@ def final_report(out: Path, mnist: Mnist, summary: dict) -> dict:
     per_class = {str(d): round(matrix[d, d].item() / matrix[d].sum().item(), 5) for d in range(10)}
     report = {
         "model": "DigitCNN",
-        "test_accuracy": round((preds == labels).float().mean().item(), 5),
-        "test_errors": int((preds != labels).sum()),
+        "test_accuracy": round((tensor_preds == labels).float().mean().item(), 5),
+        "test_errors": int((tensor_preds != labels).sum()),
+        **chain,
         "per_class_accuracy": per_class,
         **summary,
+        "test_ece": round(expected_calibration_error(before, labels), 5),
+        "test_ece_calibrated": round(expected_calibration_error(after, labels), 5),
         "torchscript_max_abs_diff": max_diff,
         "data_sha256": mnist.checksums,
         "git_commit": git_commit(),
@@ -145,15 +181,38 @@ def final_report(out: Path, mnist: Mnist, summary: dict) -> dict:
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     (out / "report.md").write_text(markdown(report))
+    chain_text = (
+        f", chain {100 * report['chain_test_accuracy']:.2f}% ({report['chain_test_errors']})"
+        if chain
+        else ""
+    )
     print(
-        f"Test accuracy {100 * report['test_accuracy']:.2f}% "
-        f"({report['test_errors']} errors in {len(labels)}); report in {out / 'report.md'}"
+        f"Test accuracy: tensors {100 * report['test_accuracy']:.2f}% "
+        f"({report['test_errors']} errors in {len(labels)}){chain_text}; "
+        f"ECE {report['test_ece']:.2%} → {report['test_ece_calibrated']:.2%}; "
+        f"report in {out / 'report.md'}"
     )
     return report
 
 
 def markdown(r: dict) -> str:
     test = f"**{100 * r['test_accuracy']:.2f}%** ({r['test_errors']} errors)"
+    chain = (
+        f"| Chain accuracy: the same digits as PNG through the handler's preprocessing "
+        f"(in-process, the served code) | **{100 * r['chain_test_accuracy']:.2f}%** "
+        f"({r['chain_test_errors']} errors) |\n"
+        if "chain_test_accuracy" in r
+        else ""
+    )
+    on = "chain" if chain else "tensors"
+    reliability = "\n![Reliability diagram](reliability.png)\n" if "temperature" in r else ""
+    calibration = (
+        f"| Temperature (fitted on validation) | {r['temperature']:.3f} |\n"
+        f"| Expected calibration error, test ({on}, {ECE_BINS} bins): before / after | "
+        f"{100 * r['test_ece']:.2f}% / **{100 * r['test_ece_calibrated']:.2f}%** |\n"
+        if "temperature" in r
+        else ""
+    )
     val = f"{100 * r['best_val_accuracy']:.2f}% (epoch {r['best_epoch']})"
     times = f"{r['train_seconds']:.0f} s / {r['wall_seconds']:.0f} s"
     rows = "\n".join(f"| {d} | {100 * a:.2f}% |" for d, a in r["per_class_accuracy"].items())
@@ -162,16 +221,16 @@ def markdown(r: dict) -> str:
 
 | | |
 |---|---|
-| Test accuracy (MNIST, 10,000 images) | {test} |
-| Best validation accuracy (5,000 held-out training images) | {val} |
-| Parameters | {r["parameters"]:,} |
+| Tensor accuracy (MNIST test set, 10,000 raw tensors) | {test} |
+{chain}| Best validation accuracy (5,000 held-out training images) | {val} |
+{calibration}| Parameters | {r["parameters"]:,} |
 | Training time: optimisation steps / whole run | {times} |
 | TorchScript vs eager, max abs difference | {r["torchscript_max_abs_diff"]:.1e} |
 | Git commit | `{r["git_commit"]}` |
 | PyTorch | {r["torch_version"]} |
 | Created | {r["created"]} |
 
-## Per-class test accuracy
+## Per-class test accuracy ({on})
 
 | digit | accuracy |
 |---|---|
@@ -186,4 +245,4 @@ def markdown(r: dict) -> str:
 ![Training curves](curves.png)
 
 ![Confusion matrix](confusion_matrix.png)
-"""
+{reliability}"""

@@ -1,10 +1,13 @@
 """Train the digit CNN on genuine MNIST, then export and report on the test set.
 
-    python -m training.train                      # the shipped model's recipe (make train)
+    python -m training.train                      # make train's recipe, on the served digits
     python -m training.train --epochs 3 --subset 5000 --out-dir runs/quick
     python -m training.train --resume runs/mnist/last.pt
+    python -m training.train --seeds 3              # seeds 0, 1, 2: mean ± sd of every figure
 
 Every default lives in `TrainConfig` below; each field is also a command-line flag.
+The model is trained, validated and calibrated on what it is served: each MNIST digit written as
+PNG and normalised by the handler (tools.normalised_mnist caches that; `make train` builds it).
 The run folder gets: best.pt and last.pt checkpoints, TensorBoard logs (tb/), train_metrics.csv,
 val_metrics.csv and, after the final test-set evaluation, model.pt (TorchScript), report.json,
 report.md, confusion_matrix.csv and PNG plots. The test set is used once, at the end, never to
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +31,9 @@ from tqdm import tqdm
 
 from handler.normalize import scale_pixels
 from training.augment import AugmentConfig, augment_batch
-from training.data import Mnist, MnistDataError, load_mnist, split_train_val
+from training.calibrate import expected_calibration_error, fit_temperature
+from training.data import Mnist, MnistDataError, load_mnist, split_train_val, with_served
+from training.export import load_checkpoint
 from training.model import DigitCNN, count_parameters
 
 
@@ -37,6 +43,9 @@ class TrainConfig:
     data_dir: str = "data/mnist"  # the four MNIST IDX files (fetched when missing)
     val_size: int = 5000  # images held out of the 60k training images to pick the best epoch
     subset: int = 0  # train on only this many training images (0 = all); for smoke tests
+    # The digits as served (tools.normalised_mnist): a cache .npz, or a folder holding it (the
+    # newest made from these MNIST files); "" = the raw MNIST tensors, as before.
+    normalised: str = "data/normalised"
     # model
     width: int = 24  # channels of the first convolution; later stages use 2× and 4×
     dropout: float = 0.1  # before the final linear layer
@@ -50,6 +59,7 @@ class TrainConfig:
     augment: bool = True  # random affine + stroke width, see training/augment.py
     # run control
     seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
+    seeds: int = 1  # >1: train seeds seed, seed+1, … into out_dir/seed-N; report mean ± sd
     patience: int = 6  # stop after this many epochs without a better validation accuracy
     threads: int = 0  # torch intra-op threads (0 = PyTorch's default: all cores)
     device: str = "cpu"  # "cpu", or "cuda" where a GPU is available (augmentation stays on CPU)
@@ -88,25 +98,39 @@ def _field_comments() -> dict[str, str]:
 
 
 @torch.no_grad()
+def logits_of(model: torch.nn.Module, images: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """(N, 10) logits of `model` on uint8 (N, 28, 28) images, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat(
+        [
+            model(
+                scale_pixels(images[i : i + batch_size].unsqueeze(1))
+                .to(device)
+                .contiguous(memory_format=torch.channels_last)
+            ).cpu()
+            for i in range(0, len(images), batch_size)
+        ]
+    )
+
+
 def evaluate(
     model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000
 ) -> tuple[float, float, torch.Tensor]:
     """(mean loss, accuracy, predictions) of `model` on uint8 images."""
-    model.eval()
-    device = next(model.parameters()).device
-    losses, preds = [], []
-    for i in range(0, len(images), batch_size):
-        x = scale_pixels(images[i : i + batch_size].unsqueeze(1)).to(device)
-        logits = model(x.contiguous(memory_format=torch.channels_last))
-        y = labels[i : i + batch_size].to(device)
-        losses.append(F.cross_entropy(logits, y, reduction="sum").cpu())
-        preds.append(logits.argmax(1).cpu())
-    preds = torch.cat(preds)
+    logits = logits_of(model, images, batch_size)
+    preds = logits.argmax(1)
     return (
-        (torch.stack(losses).sum() / len(images)).item(),
+        F.cross_entropy(logits, labels).item(),
         (preds == labels).float().mean().item(),
         preds,
     )
+
+
+def load_data(cfg: TrainConfig) -> Mnist:
+    """Genuine MNIST from cfg.data_dir, with the served digits when cfg.normalised names them."""
+    mnist = load_mnist(Path(cfg.data_dir))
+    return with_served(mnist, Path(cfg.normalised)) if cfg.normalised else mnist
 
 
 def append_csv(path: Path, row: dict) -> None:
@@ -121,7 +145,9 @@ def append_csv(path: Path, row: dict) -> None:
 def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
     """Run the whole recipe; returns the summary (also written to report.json when final_report).
 
-    `mnist` is the data set to use; None (the default) loads the genuine files from cfg.data_dir.
+    `mnist` is the data set to use; None (the default) loads the genuine files from cfg.data_dir
+    (and cfg.normalised). When it carries the served digits, those are trained, validated and
+    calibrated on; the raw tensors are then only scored, in the report.
     """
     started = time.perf_counter()
     out = Path(cfg.out_dir)
@@ -133,12 +159,14 @@ def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
 
     # ---- data: held once as uint8 tensors; batches are index slices -----------------------------
     if mnist is None:
-        mnist = load_mnist(Path(cfg.data_dir))
+        mnist = load_data(cfg)
+    # Train on what the handler hands the model at serving time, when the cache is there.
+    images = mnist.train_images if mnist.served_train is None else mnist.served_train
     train_idx, val_idx = split_train_val(len(mnist.train_labels), cfg.val_size, cfg.seed)
     if cfg.subset:
         train_idx = train_idx[: cfg.subset]
-    train_x, train_y = mnist.train_images[train_idx], mnist.train_labels[train_idx]
-    val_x, val_y = mnist.train_images[val_idx], mnist.train_labels[val_idx]
+    train_x, train_y = images[train_idx], mnist.train_labels[train_idx]
+    val_x, val_y = images[val_idx], mnist.train_labels[val_idx]
     steps_per_epoch = (len(train_x) + cfg.batch_size - 1) // cfg.batch_size
 
     # ---- model, optimiser, schedule, EMA --------------------------------------------------------
@@ -310,12 +338,23 @@ def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
     finally:
         writer.close()
 
+    # ---- calibration: one temperature for the best model, fitted on validation ---------------
+    val_logits = logits_of(load_checkpoint(out / "best.pt"), val_x)
+    temperature = fit_temperature(val_logits, val_y)
+    ece_before = expected_calibration_error(val_logits.softmax(1), val_y)
+    ece_after = expected_calibration_error((val_logits / temperature).softmax(1), val_y)
+    print(f"Temperature {temperature:.3f}: validation ECE {ece_before:.2%} → {ece_after:.2%}")
+
     summary = {
         "best_val_accuracy": best_acc,
         "best_epoch": best_epoch + 1,
         "train_seconds": round(elapsed, 1),  # optimisation steps only, summed over epochs
         "wall_seconds": round(time.perf_counter() - started, 1),  # this invocation, end to end
         "parameters": count_parameters(model),
+        "trained_on": "raw MNIST tensors" if mnist.served_train is None else "served digits",
+        "temperature": round(temperature, 5),
+        "val_ece": round(ece_before, 5),
+        "val_ece_calibrated": round(ece_after, 5),
     }
     if cfg.final_report:
         from training.report import final_report
@@ -324,9 +363,55 @@ def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
     return summary
 
 
+SEED_FIGURES = {  # report key → column title of the seeds table
+    "best_val_accuracy": "validation",
+    "test_accuracy": "test (tensors)",
+    "chain_test_accuracy": "test (chain)",
+}
+
+
+def train_seeds(cfg: TrainConfig) -> dict:
+    """Train cfg.seeds seeds into out_dir/seed-N; write and return mean ± sd of each figure.
+
+    Everything a seed fixes varies: the split, the initialisation, the order, the augmentation.
+    A difference between two recipes smaller than about twice the sd is noise.
+    """
+    mnist = load_data(cfg)
+    out = Path(cfg.out_dir)
+    runs = {}
+    for seed in range(cfg.seed, cfg.seed + cfg.seeds):
+        one = dataclasses.replace(cfg, seed=seed, seeds=1, out_dir=str(out / f"seed-{seed}"))
+        runs[seed] = train(one, mnist)
+    figures = [key for key in SEED_FIGURES if all(key in r for r in runs.values())]
+    stats = {}
+    for key in figures:
+        values = torch.tensor([float(r[key]) for r in runs.values()], dtype=torch.float64)
+        stats[key] = {"mean": values.mean().item(), "sd": values.std().item()}  # n − 1
+    result = {
+        "seeds": list(runs),
+        "runs": {str(s): {k: r[k] for k in figures} for s, r in runs.items()},
+        "mean_sd": stats,
+    }
+    (out / "seeds.json").write_text(json.dumps(result, indent=2) + "\n")
+    header = " | ".join(SEED_FIGURES[k] for k in figures)
+    lines = [f"| seed | {header} |", "|---|" + "---|" * len(figures)]
+    for seed, r in runs.items():
+        lines.append(f"| {seed} | " + " | ".join(f"{100 * r[k]:.2f}%" for k in figures) + " |")
+    lines.append(
+        f"| mean ± sd ({len(runs)} seeds) | "
+        + " | ".join(f"{100 * stats[k]['mean']:.2f} ± {100 * stats[k]['sd']:.2f}%" for k in figures)
+        + " |"
+    )
+    table = "\n".join(lines) + "\n"
+    (out / "seeds.md").write_text(table)
+    print(table)
+    return result
+
+
 def main() -> None:
+    cfg = parse_config()
     try:
-        train(parse_config())
+        train_seeds(cfg) if cfg.seeds > 1 else train(cfg)
     except MnistDataError as error:
         raise SystemExit(f"error: {error}") from None
 

@@ -1,11 +1,13 @@
-"""The training recipe on genuine MNIST; tests/unit/training/test_train.py runs it on synthetic
-data."""
+"""The training recipe on genuine MNIST as served (tools.normalised_mnist's cache, built first when
+missing: about 90 s); tests/unit/training/test_train.py runs it on synthetic data."""
 
 import csv
 
 import pytest
 
 import training.train as train_module
+from tools.normalised_mnist import Config as CacheConfig
+from tools.normalised_mnist import ensure
 from tools.paths import REPO_ROOT
 from training.data import DEFAULT_DATA_DIR
 from training.train import TrainConfig, train
@@ -21,6 +23,7 @@ def read_csv(path):
 def smoke_config(out_dir, **overrides) -> TrainConfig:
     cfg = dict(
         data_dir=str(MNIST_DIR),  # train() loads the files itself, as `make train` does
+        normalised=str(ensure(CacheConfig(data_dir=MNIST_DIR, quiet=True))),
         subset=3000,
         val_size=1000,
         epochs=3,

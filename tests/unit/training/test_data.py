@@ -1,4 +1,5 @@
 import gzip
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from training.data import (
     parse_idx,
     read_idx_file,
     split_train_val,
+    with_served,
 )
 
 
@@ -95,3 +97,31 @@ def test_train_and_validation_are_disjoint_and_cover_everything():
     assert sorted(torch.cat([train, val]).tolist()) == list(range(60_000))
     again, _ = split_train_val(60_000, 5_000, seed=0)
     assert torch.equal(train, again)  # fixed by the seed
+
+
+def served_cache(path, checksums, train, test):
+    """A tools.normalised_mnist cache file, as that tool writes it."""
+    with path.open("wb") as f:
+        np.savez_compressed(f, mnist_sha256=json.dumps(checksums), train=train, test=test)
+    return path
+
+
+def test_with_served_reads_the_cache_made_from_the_same_files(synthetic_mnist, tmp_path):
+    train = 255 - synthetic_mnist.train_images.numpy()
+    test = 255 - synthetic_mnist.test_images.numpy()
+    served_cache(tmp_path / "other.npz", {"x": "y"}, train[:1], test[:1])
+    served_cache(tmp_path / "ours.npz", synthetic_mnist.checksums, train, test)
+    for where in (tmp_path, tmp_path / "ours.npz"):  # the folder: the matching cache in it
+        mnist = with_served(synthetic_mnist, where)
+        np.testing.assert_array_equal(mnist.served_train.numpy(), train)
+        np.testing.assert_array_equal(mnist.served_test.numpy(), test)
+        assert torch.equal(mnist.train_images, synthetic_mnist.train_images)
+
+
+def test_with_served_refuses_a_cache_of_other_files(synthetic_mnist, tmp_path):
+    images = synthetic_mnist.test_images.numpy()
+    served_cache(tmp_path / "other.npz", {"x": "y"}, images, images)
+    with pytest.raises(MnistDataError, match="other MNIST files"):
+        with_served(synthetic_mnist, tmp_path / "other.npz")
+    with pytest.raises(MnistDataError, match=r"tools\.normalised_mnist"):
+        with_served(synthetic_mnist, tmp_path)

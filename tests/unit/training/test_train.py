@@ -4,13 +4,14 @@ The same recipe on genuine MNIST is tests/integration/test_training_on_mnist.py.
 """
 
 import csv
+import dataclasses
 import json
 
 import pytest
 import torch
 
 import training.train as train_module
-from training.train import TrainConfig, train
+from training.train import TrainConfig, train, train_seeds
 
 
 def read_csv(path):
@@ -84,3 +85,50 @@ def test_smoke_training_learns_and_interrupt_resume_work(synthetic_mnist, tmp_pa
     assert report["test_accuracy"] > 0.5, report
     n_test = len(synthetic_mnist.test_labels)
     assert report["test_errors"] == round((1 - report["test_accuracy"]) * n_test)
+
+
+def test_with_served_digits_training_fits_those_and_the_report_scores_both(
+    synthetic_mnist, tmp_path
+):
+    """The raw training images are blank here: learning anything proves the served ones are used.
+    The report scores the raw test tensors and the served ones (the chain), calibrated."""
+    mnist = dataclasses.replace(
+        synthetic_mnist,
+        train_images=torch.zeros_like(synthetic_mnist.train_images),
+        served_train=synthetic_mnist.train_images,
+        served_test=synthetic_mnist.test_images,
+    )
+    report = train(smoke_config(tmp_path, final_report=True), mnist)
+    assert report["best_val_accuracy"] > 0.5, report
+    assert report["trained_on"] == "served digits"
+    assert report["chain_test_accuracy"] > 0.5, report
+    assert report["temperature"] > 0
+    assert report["test_ece_calibrated"] <= report["test_ece"] + 0.02
+    assert (tmp_path / "reliability.png").exists()
+    scripted = torch.jit.load(str(tmp_path / "model.pt"))
+    assert float(scripted.temperature) == pytest.approx(report["temperature"], rel=1e-4)
+
+
+def test_seeds_report_mean_and_sd_of_each_figure(synthetic_mnist, tmp_path, monkeypatch):
+    """train_seeds runs one train() per seed, each into its own folder, on the data loaded once."""
+    calls = []
+
+    def fake_train(cfg, mnist):
+        calls.append((cfg.seed, cfg.seeds, cfg.out_dir, mnist))
+        return {"best_val_accuracy": 0.99 + cfg.seed / 1000, "test_accuracy": 0.98, "x": 1}
+
+    monkeypatch.setattr(train_module, "load_data", lambda cfg: synthetic_mnist)
+    monkeypatch.setattr(train_module, "train", fake_train)
+    result = train_seeds(smoke_config(tmp_path, seeds=3, seed=5))
+
+    assert [c[:3] for c in calls] == [(s, 1, str(tmp_path / f"seed-{s}")) for s in (5, 6, 7)]
+    assert all(c[3] is synthetic_mnist for c in calls)
+    assert result["seeds"] == [5, 6, 7]
+    assert result["mean_sd"]["best_val_accuracy"]["mean"] == pytest.approx(0.996)
+    assert result["mean_sd"]["best_val_accuracy"]["sd"] == pytest.approx(0.001)  # n − 1
+    assert result["mean_sd"]["test_accuracy"] == {"mean": pytest.approx(0.98), "sd": 0.0}
+    assert "chain_test_accuracy" not in result["mean_sd"]  # not in every run: not averaged
+    assert json.loads((tmp_path / "seeds.json").read_text()) == result
+    table = (tmp_path / "seeds.md").read_text()
+    assert "| 6 | 99.60% | 98.00% |" in table
+    assert "| mean ± sd (3 seeds) | 99.60 ± 0.10% | 98.00 ± 0.00% |" in table
