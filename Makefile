@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data train export ship \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data train tune export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
         token webui run realistic bench-realistic bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
@@ -56,8 +56,12 @@ setup: $(STAMP) setup-java  ## create .venv and install everything needed to tra
 data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 	$(PY) -m training.data
 
-train: $(STAMP)  ## train the CNN (defaults reproduce the shipped model), export TorchScript
-	$(PY) -m training.train
+train: $(STAMP)  ## train the CNN (defaults reproduce the shipped model; CONFIG=file.json), export TorchScript
+	$(PY) -m training.train $(if $(CONFIG),--config $(CONFIG))
+
+# Resumable: running it again continues the study in runs/tune/study.db.
+tune: $(STAMP)  ## search hyperparameters on validation for BUDGET_MIN minutes (default 5) → runs/tune/
+	$(PY) -m training.tune $(if $(BUDGET_MIN),--budget-min $(BUDGET_MIN))
 
 export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
 	$(PY) -m training.export $(if $(CKPT),--checkpoint $(CKPT))
