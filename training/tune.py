@@ -4,11 +4,12 @@
     python -m training.tune --budget-min 60 --subset 20000 --max-epochs 8
 
 Each trial is a short run of training.train (part of the training split, a few epochs) scored on
-the held-out validation split of `make train`; the test set is never loaded by the search.
+the held-out validation split of `make train`; no trial scores the test set (no final report).
 A TPE sampler proposes the next trial and a median pruner stops trials that fall behind.
 The study lives in SQLite (runs/tune/study.db): running again, after the budget, a Ctrl-C or a
-crash, continues the same study. After each invocation runs/tune/ gets trials.md and trials.csv
-(every trial, ranked), importance.png and best_config.json, which `make train CONFIG=…` reads.
+crash, continues the same study (run one invocation at a time). Each invocation ends by writing
+runs/tune/trials.md and trials.csv (every trial, ranked), importance.png and best_config.json,
+which `make train CONFIG=runs/tune/best_config.json` reads.
 """
 
 from __future__ import annotations
@@ -36,16 +37,12 @@ class TuneConfig:
     out_dir: str = "runs/tune"  # study.db, one folder per trial, the tables, plot and best config
     study_name: str = "mnist"  # the study inside study.db; a new name starts a new search
     # budget
-    budget_min: float = (
-        5.0  # wall-clock minutes for this invocation; no trial starts that would overrun
-    )
+    budget_min: float = 5.0  # wall-clock minutes; a trial that would overrun them is not started
     n_trials: int = 0  # also stop after this many trials in this invocation (0 = budget only)
     # each trial: a short training run, scored on validation
     subset: int = 6000  # training images per trial (of the 55,000 of the training split)
     max_epochs: int = 6  # epochs are searched in 2..max_epochs
-    val_size: int = (
-        TrainConfig.val_size
-    )  # the validation split of make train: same seed, same images
+    val_size: int = TrainConfig.val_size  # make train's validation split (same seed, same images)
     threads: int = 0  # torch intra-op threads (0 = PyTorch's default: all cores)
     # search
     seed: int = 0  # seeds the TPE sampler (trials all train with TrainConfig's seed and split)
@@ -121,7 +118,7 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
             # fraction of their own schedule, not at the same epoch.
             step = int(100 * epoch / train_cfg.epochs)
             trial.report(val_accuracy, step)
-            if trial.should_prune():
+            if epoch < train_cfg.epochs and trial.should_prune():  # a finished run is kept
                 raise optuna.TrialPruned(f"at {step}% of its epochs")
 
         run_dir.mkdir(parents=True)
@@ -272,7 +269,7 @@ def plot_importance(study: optuna.Study, path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(importances)[::-1]  # most important on top
     left.barh(names, [importances[n] for n in names], color="tab:blue")
-    left.set_xlabel("importance (share of the validation accuracy's variation)")
+    left.set_xlabel("importance (optuna.importance's default, PED-ANOVA; sums to 1)")
     left.set_title("Which hyperparameters matter")
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -287,7 +284,7 @@ def plot_importance(study: optuna.Study, path: Path) -> None:
         ],
         marker="x",
         color="tab:red",
-        label="pruned (last report)",
+        label="pruned (last report; lower ones off the axis)",
     )
     best_so_far, best = [], -math.inf
     for t in complete:
