@@ -81,9 +81,8 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
         study_name=cfg.study_name,
         direction="maximize",
         load_if_exists=True,
-        pruner=optuna.pruners.MedianPruner(
-            n_startup_trials=cfg.prune_after, n_warmup_steps=0, n_min_trials=3
-        ),
+        # A trial is compared with at least 3 others that reached the same point of their schedule.
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=cfg.prune_after, n_min_trials=3),
     )
     # Seeded, but offset by the trials already run: a resumed study draws new points instead of
     # replaying the first invocation's random start-up trials.
@@ -164,12 +163,12 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
         study.optimize(
             objective,
             n_trials=cfg.n_trials or None,
-            timeout=cfg.budget_min * 60,
+            timeout=max(0.0, deadline - time.monotonic()),  # loading the data counted too
             callbacks=[progress],
         )
     except KeyboardInterrupt:
         interrupted = True
-        print("\nInterrupted: the running trial is recorded as failed; run again to continue")
+        print("\nInterrupted: an unfinished trial is recorded as failed; run again to continue")
     write_outputs(study, cfg, out)
     print(f"Tuned for {time.monotonic() - started:.0f}s")
     if interrupted:

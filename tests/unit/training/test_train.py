@@ -7,7 +7,6 @@ import csv
 import json
 
 import pytest
-import torch
 
 import training.train as train_module
 from training.train import TrainConfig, train
@@ -32,14 +31,6 @@ def smoke_config(out_dir, **overrides) -> TrainConfig:
         patience=10,
     )
     return TrainConfig(**{**cfg, **overrides})
-
-
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """train() sets torch's process-wide thread count (cfg.threads): give the next tests theirs."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_smoke_training_learns_and_interrupt_resume_work(synthetic_mnist, tmp_path, monkeypatch):

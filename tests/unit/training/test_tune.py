@@ -8,19 +8,10 @@ import json
 
 import optuna
 import pytest
-import torch
 
 import training.train as train_module
 from training.train import TrainConfig, parse_config
 from training.tune import TuneConfig, tune
-
-
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """train() sets torch's process-wide thread count (cfg.threads): give the next tests theirs."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
 
 
 def tiny_config(out_dir, **overrides) -> TuneConfig:
