@@ -98,6 +98,15 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
         f"scored on {cfg.val_size} validation images"
     )
 
+    def next_trial_fits(study: optuna.Study) -> bool:
+        """Not starting what cannot finish: the longest finished trial so far is the estimate."""
+        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        longest = max((t.duration.total_seconds() for t in finished), default=0.0)
+        left = deadline - time.monotonic()
+        if left < longest:
+            print(f"Stopping: {left:.0f}s left, and the longest trial so far took {longest:.0f}s")
+        return left >= longest
+
     def objective(trial: optuna.Trial) -> float:
         params = suggest(trial, cfg)
         run_dir = out / "trials" / f"{trial.number:04d}"
@@ -147,25 +156,18 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
             f"  {format_params(trial.params)}",
             flush=True,
         )
-        # Not starting what cannot finish: the longest finished trial so far is the estimate.
-        finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        longest = max(
-            (t.duration.total_seconds() for t in finished),
-            default=trial.duration.total_seconds(),
-        )
-        left = deadline - time.monotonic()
-        if left < longest:
-            print(f"Stopping: {left:.0f}s left, and the longest trial so far took {longest:.0f}s")
+        if not next_trial_fits(study):
             study.stop()
 
     interrupted = False
     try:
-        study.optimize(
-            objective,
-            n_trials=cfg.n_trials or None,
-            timeout=max(0.0, deadline - time.monotonic()),  # loading the data counted too
-            callbacks=[progress],
-        )
+        if next_trial_fits(study):
+            study.optimize(
+                objective,
+                n_trials=cfg.n_trials or None,
+                timeout=max(0.0, deadline - time.monotonic()),  # loading the data counted too
+                callbacks=[progress],
+            )
     except KeyboardInterrupt:
         interrupted = True
         print("\nInterrupted: an unfinished trial is recorded as failed; run again to continue")
