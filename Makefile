@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train export ship \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train tune \
+        export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
         token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down bench-stack \
         test test-fast test-containers lint format clean
@@ -61,8 +62,14 @@ data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
 	$(PY) -m tools.normalised_mnist
 
-train: $(STAMP)  ## train on the served digits (data/normalised, built first), export TorchScript, report
-	NORMALISED=$$($(PY) -m tools.normalised_mnist) && $(PY) -m training.train --normalised "$$NORMALISED"
+train: $(STAMP)  ## train on the served digits (data/normalised, built first; CONFIG=file.json), export, report
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
+	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG))
+
+# Resumable: running it again continues the study in runs/tune/study.db.
+tune: $(STAMP)  ## search hyperparameters on validation for BUDGET_MIN minutes (default 5) → runs/tune/
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
+	  $(PY) -m training.tune --normalised "$$NORMALISED" $(if $(BUDGET_MIN),--budget-min $(BUDGET_MIN))
 
 export: $(STAMP)  ## export a checkpoint to TorchScript (CKPT=runs/…/best.pt)
 	$(PY) -m training.export $(if $(CKPT),--checkpoint $(CKPT))

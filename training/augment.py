@@ -24,6 +24,23 @@ class AugmentConfig:
     p_thick: float = 0.3  # probability of a thicker stroke (3×3 dilation)
     p_thin: float = 0.2  # probability of a thinner stroke (3×3 erosion, kept only if ink remains)
 
+    def scaled(self, strength: float) -> AugmentConfig:
+        """Every range and probability times `strength` (0 = no change to any image, 1 = self).
+
+        One knob for make tune: the fields move together, so a short search can still find it.
+        Probabilities are capped so that thick and thin never share an image (up to strength 2).
+        """
+        lo, hi = self.scale
+        return AugmentConfig(
+            rotate_deg=self.rotate_deg * strength,
+            scale=(1 - (1 - lo) * strength, 1 + (hi - 1) * strength),
+            aspect=self.aspect * strength,
+            shear=self.shear * strength,
+            translate_px=self.translate_px * strength,
+            p_thick=min(self.p_thick * strength, 1 - self.p_thin * strength),
+            p_thin=min(self.p_thin * strength, 1.0),
+        )
+
 
 def random_affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
     """Rotate, scale, stretch, shear and shift each image in a float batch (N, 1, 28, 28)."""

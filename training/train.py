@@ -4,8 +4,10 @@
     python -m training.train --epochs 3 --subset 5000 --out-dir runs/quick
     python -m training.train --resume runs/mnist/last.pt
     python -m training.train --seeds 3              # seeds 0, 1, 2: mean ± sd of every figure
+    python -m training.train --config runs/tune/best_config.json  # make tune's best configuration
 
-Every default lives in `TrainConfig` below; each field is also a command-line flag.
+Every default lives in `TrainConfig` below; each field is also a command-line flag, and
+`--config FILE` (JSON) overrides the defaults with its values, explicit flags overriding the file.
 The model is trained, validated and calibrated on what it is served: each MNIST digit written as
 PNG and normalised by the handler (tools.normalised_mnist caches that; `make train` builds it).
 The run folder gets: best.pt and last.pt checkpoints, TensorBoard logs (tb/), train_metrics.csv,
@@ -19,10 +21,14 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
+import inspect
 import json
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +63,7 @@ class TrainConfig:
     label_smoothing: float = 0.1  # softens targets; helps calibration and generalisation
     ema_decay: float = 0.998  # exponential moving average of the weights per step (0 = off)
     augment: bool = True  # random affine + stroke width, see training/augment.py
+    augment_strength: float = 1.0  # scales every augmentation range and probability (make tune)
     # run control
     seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
     seeds: int = 1  # >1: train seeds seed, seed+1, … into out_dir/seed-N; report mean ± sd
@@ -68,11 +75,23 @@ class TrainConfig:
     final_report: bool = True  # after training: export TorchScript and evaluate on the test set
 
 
-def parse_config() -> TrainConfig:
-    """Expose every TrainConfig field as a --flag (bools as --flag / --no-flag)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    comments = _field_comments()
-    for field in dataclasses.fields(TrainConfig):
+Config = TypeVar("Config")
+
+
+def parse_config(cls: type[Config] = TrainConfig, argv: list[str] | None = None) -> Config:
+    """Expose every field of the dataclass `cls` as a --flag (bools as --flag / --no-flag).
+
+    `--config FILE` reads a JSON object of field values; they replace the defaults, so flags
+    given explicitly still win. An unknown key is an error, not a silently ignored typo.
+    """
+    # The --help summary is the first paragraph of the docstring of the module defining `cls`.
+    parser = argparse.ArgumentParser(
+        description=sys.modules[cls.__module__].__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--config", metavar="FILE", help="JSON object of defaults for these flags")
+    comments = _field_comments(cls)
+    fields = {field.name: field for field in dataclasses.fields(cls)}
+    for field in fields.values():
         flag = "--" + field.name.replace("_", "-")
         default = field.default
         help_text = f"{comments.get(field.name, '')} (default: {default})"
@@ -82,15 +101,42 @@ def parse_config() -> TrainConfig:
             )
         else:
             parser.add_argument(flag, type=type(default), default=default, help=help_text)
-    return TrainConfig(**vars(parser.parse_args()))
+    config_file = parser.parse_known_args(argv)[0].config
+    if config_file:
+        parser.set_defaults(**_read_config_file(config_file, fields, parser))
+    args = vars(parser.parse_args(argv))
+    del args["config"]
+    return cls(**args)
 
 
-def _field_comments() -> dict[str, str]:
-    """The inline comments of TrainConfig, reused as --help text so they never drift apart."""
-    import inspect
+def _read_config_file(
+    path: str, fields: dict[str, dataclasses.Field], parser: argparse.ArgumentParser
+) -> dict[str, Any]:
+    """The JSON object in `path`, each value converted to its field's type (errors exit 2)."""
+    try:
+        values = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        parser.error(f"--config {path}: {error}")
+    if not isinstance(values, dict):
+        parser.error(f"--config {path}: expected a JSON object")
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        parser.error(f"--config {path}: unknown keys {unknown}; known: {sorted(fields)}")
+    converted = {}
+    for name, value in values.items():
+        kind = type(fields[name].default)
+        # JSON has one number type: 1 is a fine float, but true is no int and 5 is no path.
+        allowed = (float, int) if kind is float else (kind,)
+        if not isinstance(value, allowed) or isinstance(value, bool) != (kind is bool):
+            parser.error(f"--config {path}: {name} must be a {kind.__name__}, not {value!r}")
+        converted[name] = kind(value)
+    return converted
 
+
+def _field_comments(cls: type) -> dict[str, str]:
+    """The inline comments of a config dataclass, reused as --help text: they never drift apart."""
     comments = {}
-    for line in inspect.getsource(TrainConfig).splitlines():
+    for line in inspect.getsource(cls).splitlines():
         name, sep, comment = line.strip().partition("  # ")
         if sep and ":" in name:
             comments[name.split(":")[0]] = comment
@@ -142,12 +188,18 @@ def append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
-def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
+def train(
+    cfg: TrainConfig,
+    mnist: Mnist | None = None,
+    on_epoch: Callable[[int, float], None] | None = None,
+) -> dict:
     """Run the whole recipe; returns the summary (also written to report.json when final_report).
 
     `mnist` is the data set to use; None (the default) loads the genuine files from cfg.data_dir
     (and cfg.normalised). When it carries the served digits, those are trained, validated and
     calibrated on; the raw tensors are then only scored, in the report.
+    `on_epoch(epoch, val_accuracy)`, epochs counted from 1, runs after each epoch's validation and
+    checkpoints; it may raise to end the run there (make tune prunes trials that way).
     """
     started = time.perf_counter()
     out = Path(cfg.out_dir)
@@ -186,7 +238,7 @@ def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
             return decay * averaged + (1 - decay) * current
 
         ema = AveragedModel(model, avg_fn=ema_step, use_buffers=True)
-    augment_cfg = AugmentConfig()
+    augment_cfg = AugmentConfig().scaled(cfg.augment_strength)
 
     start_epoch, best_acc, best_epoch, elapsed = 0, 0.0, -1, 0.0
     if cfg.resume:
@@ -321,6 +373,8 @@ def train(cfg: TrainConfig, mnist: Mnist | None = None) -> dict:
                 f"  {len(train_x) / train_seconds:,.0f} img/s  {elapsed:.0f}s"
             )
             save_last(epoch)
+            if on_epoch is not None:
+                on_epoch(epoch + 1, val_acc)
             if epoch - best_epoch >= cfg.patience:
                 print(f"Early stop: no better validation accuracy for {cfg.patience} epochs")
                 break

@@ -76,3 +76,11 @@ def make_synthetic_mnist(n_train: int, n_test: int, seed: int = 0) -> Mnist:
 def synthetic_mnist() -> Mnist:
     """1000 training and 300 test images: a few seconds of training on two cores, not more."""
     return make_synthetic_mnist(n_train=1000, n_test=300)
+
+
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """train() sets torch's process-wide thread count (cfg.threads): give the next tests theirs."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)

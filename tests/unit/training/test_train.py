@@ -35,14 +35,6 @@ def smoke_config(out_dir, **overrides) -> TrainConfig:
     return TrainConfig(**{**cfg, **overrides})
 
 
-@pytest.fixture(autouse=True)
-def restore_torch_threads():
-    """train() sets torch's process-wide thread count (cfg.threads): give the next tests theirs."""
-    threads = torch.get_num_threads()
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_smoke_training_learns_and_interrupt_resume_work(synthetic_mnist, tmp_path, monkeypatch):
     """3 epochs: loss falls and accuracy beats chance; Ctrl-C in epoch 2 keeps best/last;
     resume finishes the run and writes the final report on the synthetic test set."""
