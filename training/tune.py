@@ -26,7 +26,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from training.data import Mnist, MnistDataError, load_mnist
+from training.data import Mnist, MnistDataError
 from training.train import TrainConfig, load_data, parse_config, train
 
 
