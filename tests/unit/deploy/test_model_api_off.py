@@ -37,7 +37,8 @@ def read_properties(path: Path) -> dict[str, str]:
 
 def make_serve(*variables: str) -> list[str]:
     """The launcher's arguments in `make serve`'s recipe, as make would run it (-n: not run)."""
-    command = ["make", "-n", "-o", "setup", "serve", *variables]
+    # --no-print-directory: under `make test`, a child make would add "Leaving directory" lines.
+    command = ["make", "--no-print-directory", "-n", "-o", "setup", "serve", *variables]
     recipe = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, check=True)
     return recipe.stdout.split("-m tools.torchserve", 1)[1].split()
 
