@@ -18,7 +18,7 @@ import requests
 
 from bench.decode_cost import png, saved
 from tests.chaos.conftest import Record
-from tests.chaos.memory import MB, PeakResident
+from tests.chaos.processes import MB, PeakResident
 from tools import paths
 from tools.stack import Stack
 

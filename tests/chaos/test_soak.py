@@ -19,7 +19,7 @@ import pytest
 
 from bench import wrk
 from tests.chaos.conftest import Record
-from tests.chaos.memory import MB, resident
+from tests.chaos.processes import MB, resident
 from tools import paths
 from tools.stack import Stack
 from webui.config import WebUIConfig

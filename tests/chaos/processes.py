@@ -1,9 +1,12 @@
-"""The resident memory of TorchServe's processes (its Java frontend and each Python worker),
-read with psutil over its process group."""
+"""The stack's processes: the resident memory of TorchServe's (its Java frontend and each Python
+worker, found through its process group), and the CPUs any of them may run on."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
+from collections.abc import Iterator
 
 import psutil
 
@@ -62,3 +65,30 @@ class PeakResident(threading.Thread):
                     watched = processes(self.torchserve)
                     break
                 self.bytes[name] = max(rss, self.bytes.get(name, 0))
+
+
+@contextlib.contextmanager
+def pinned(*placements: tuple[list[psutil.Process], set[int]]) -> Iterator[None]:
+    """`with pinned((processes, cpus), …):` every thread of those processes runs on those CPUs
+    only until the block ends, then on every CPU this process may use. Threads and children
+    started meanwhile inherit the setting of the thread that starts them."""
+    everywhere = os.sched_getaffinity(0)
+    try:
+        for processes, cpus in placements:
+            _set_cpus(processes, cpus)
+        yield
+    finally:
+        for processes, _ in placements:
+            _set_cpus(processes, everywhere)
+
+
+def _set_cpus(processes: list[psutil.Process], cpus: set[int]) -> None:
+    # sched_setaffinity applies to one thread (a JVM has dozens): set each.
+    for process in processes:
+        try:
+            threads = process.threads()
+        except psutil.NoSuchProcess:
+            continue
+        for thread in threads:
+            with contextlib.suppress(ProcessLookupError):  # the thread has ended
+                os.sched_setaffinity(thread.id, cpus)
