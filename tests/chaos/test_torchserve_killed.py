@@ -6,6 +6,12 @@ again as `make run` starts it, with new keys, and nothing is done to the UI. Whi
 down the UI must answer 503 `model_unavailable` JSON at once, never hang and never answer 500;
 once TorchServe is back it must serve again by itself, re-reading the new key.
 
+What TorchServe 0.12 does while it starts, measured here: its HTTP port opens, and `/ping` says
+Healthy, seconds before its first worker is READY, and it queues the predictions it gets until
+then. Through the inference API, the only one the UI may use, nothing tells the two apart, so
+the UI forwards up to its in-flight bound (8) of them, which wait there (3 to 8 s here; at most
+its read timeout, then 504), and answers the rest 503 `overloaded` at once. That is asserted too.
+
 This scenario breaks its stack, so it has one of its own.
 """
 
@@ -26,7 +32,9 @@ from tools.stack import Stack
 RATE = 20.0  # requests per second: light, so what fails is the outage's doing, not the load's
 LOAD_LIMIT_S = 120.0  # the load stops once the UI has recovered; this only bounds it
 KILL_AT = 2.0  # seconds into the load
-PATIENCE = 5.0  # seconds a client waits; an answer that takes this long is a hang
+# Seconds a client waits: past the UI's read timeout (10 s), after which it answers 504 whatever
+# TorchServe does, so only a hang in the UI itself goes unanswered.
+PATIENCE = 15.0
 PROBES = 10  # requests sent, one at a time, while TorchServe is down
 # "At once": a refused connection to a stopped TorchServe is answered in milliseconds; the bound
 # is the UI's connect timeout (1 s), which an answer could reach only if connecting hung.
@@ -85,9 +93,11 @@ def test_the_ui_answers_fast_503s_while_torchserve_is_down_and_recovers_by_itsel
             stop.set()
         run = load.result()
 
-    kill_at, ready_at = killed - run.started, ready - run.started
+    kill_at, restart_at = killed - run.started, restarting - run.started
+    ready_at = ready - run.started
     after_kill = [sent for sent in run.timeline if sent.at >= kill_at]
-    refused = [sent for sent in after_kill if sent.status != "200"]
+    # Answered late: held by the starting TorchServe until its first worker was READY.
+    held = [sent for sent in after_kill if sent.latency_ms >= FAST_S * 1000]
     # When the first prediction after the kill was answered: the end of the outage for clients.
     back = min(s.at + s.latency_ms / 1000 for s in after_kill if s.status == "200")
     record(
@@ -97,18 +107,20 @@ def test_the_ui_answers_fast_503s_while_torchserve_is_down_and_recovers_by_itsel
         downtime_s=round(back - kill_at, 2),
         torchserve_restart_s=round(ready - restarting, 2),
         first_200_after_torchserve_ready_s=round(back - ready_at, 2),
-        slowest_503_ms=round(max(s.latency_ms for s in refused), 1),
-        slowest_200_after_kill_ms=round(
-            max(s.latency_ms for s in after_kill if s.status == "200"), 1
-        ),
+        slowest_503_ms=round(max(s.latency_ms for s in after_kill if s.status == "503"), 1),
+        held_while_starting=len(held),
+        slowest_held_ms=round(max((s.latency_ms for s in held), default=0.0), 1),
         probes_while_down=sorted({(status, error) for status, error, _ in probes}),
         slowest_probe_ms=round(max(seconds for *_, seconds in probes) * 1000, 1),
     )
     # Down: 503 model_unavailable JSON at once; no 500, no dropped connection, nothing hangs.
     assert all(status == 503 and error == "model_unavailable" for status, error, _ in probes)
     assert max(seconds for *_, seconds in probes) < FAST_S
-    assert set(run.statuses) <= {"200", "503"}, run.statuses
-    assert max(s.latency_ms for s in refused) < FAST_S * 1000
+    assert set(run.statuses) <= {"200", "503", "504"}, run.statuses
+    assert all(s.latency_ms < FAST_S * 1000 for s in after_kill if s.status == "503")
+    # Starting: only what the UI let through waited, and only once TorchServe was starting.
+    assert len(held) <= own_stack.config.ui_max_in_flight
+    assert all(sent.at >= restart_at for sent in held)
     # Back: the UI serves again with no action on it, and every request from shortly after
     # TorchServe is READY on.
     assert back - ready_at <= RECOVERY_S
