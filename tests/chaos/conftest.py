@@ -14,10 +14,12 @@ artifacts/chaos/summary.json, the failed scenarios' figures included.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
 import requests
+import yaml
 
 from bench.metrics_chart import parse, total
 from tools import paths
@@ -26,6 +28,8 @@ from tools.torchserve import PORT_FIELDS, free_ports, process_group_alive
 from webui.metrics import UPSTREAM_ERROR_KINDS
 
 SUMMARY = paths.ARTIFACTS_DIR / "chaos" / "summary.json"
+# TorchServe's start() returns once one worker is READY; the scenarios start from all of them.
+WORKERS = yaml.safe_load((paths.SERVE_CONFIG_DIR / "model-config.yaml").read_text())["minWorkers"]
 FIGURES: dict[str, dict[str, object]] = {}  # scenario → figure → value, in the order recorded
 
 Record = Callable[..., None]
@@ -37,6 +41,10 @@ def start_stack(factory: pytest.TempPathFactory) -> Iterator[Stack]:
         pytest.skip("model_store/mnist.mar is not built yet (make archive)")
     config = StackConfig(**free_ports("ui_port", *PORT_FIELDS), run_dir=factory.mktemp("stack"))
     with Stack(config) as stack:
+        deadline = time.monotonic() + 60
+        while len(stack.torchserve.ready_workers()) < WORKERS:
+            assert time.monotonic() < deadline, f"fewer than {WORKERS} workers READY after 60 s"
+            time.sleep(0.2)
         yield stack
         pgid = stack.torchserve.process_group  # after any restart, the running TorchServe's
     assert pgid is None or not process_group_alive(pgid), "TorchServe left processes behind"
