@@ -152,7 +152,7 @@ test-containers: images  ## build the images, then check the compose stack end t
 
 # The whole stack (TorchServe and the UI, as `make run`) killed, overloaded and abused under
 # load; the figures of each scenario are printed at the end and written to
-# artifacts/chaos/summary.json. About 4 minutes on 2 cores. `timeout` stops a hung run after
+# artifacts/chaos/summary.json. About 3 minutes on 2 cores. `timeout` stops a hung run after
 # 10 minutes with SIGINT, so pytest still stops the stack.
 test-chaos: setup setup-wrk  ## chaos: killed worker and frontend, overload, slow clients, bombs, soak
 	timeout --signal=INT 600 $(PY) -m pytest tests/chaos
