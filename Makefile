@@ -12,8 +12,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 .PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train tune \
         export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down bench-stack \
-        test test-fast test-containers lint format clean
+        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down \
+        bench-stack test test-fast test-containers test-chaos lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -164,6 +164,13 @@ test-fast: $(STAMP) setup-promtool  ## the unit tier: no servers, no network, no
 
 test-containers: images  ## build the images, then check the compose stack end to end
 	$(PY) -m pytest tests/containers
+
+# The whole stack (TorchServe and the UI, as `make run`) killed, overloaded and abused under
+# load; the figures of each scenario are printed at the end and written to
+# artifacts/chaos/summary.json. About 3 minutes on 2 cores. `timeout` stops a hung run after
+# 10 minutes with SIGINT, so pytest still stops the stack.
+test-chaos: setup setup-wrk  ## chaos: killed worker and frontend, overload, slow clients, bombs, soak
+	timeout --signal=INT 600 $(PY) -m pytest tests/chaos
 
 test: setup setup-chromium setup-promtool lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."

@@ -8,6 +8,8 @@ Each request is a new connection that POSTs an image to /api/predict and gives u
 `--timeout` seconds, as a person does. Goodput counts the 200s that came within that time.
 It runs at `--rate` (set it to what the server behind the UI can answer: the peak) and at
 `--factor` times that rate, and prints both; the integration tests use `offer` the same way.
+Each answer is also kept with its time (`Offered.timeline`), so a test that breaks something
+during a run (the chaos suite) can see when answers failed and when they came back.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,14 +39,25 @@ class OverloadConfig:
 
 
 @dataclass
+class Sent:
+    """One request: when it started, how it ended, how long that took."""
+
+    at: float  # seconds after the run started (time.perf_counter() - Offered.started)
+    status: str  # the HTTP status, "timeout", or the name of the connection error
+    latency_ms: float
+
+
+@dataclass
 class Offered:
     """What one run at a fixed rate got back."""
 
     rate: float  # requests per second offered
-    seconds: float
+    seconds: float  # how long requests were started for
     ok: Figures = field(default_factory=Figures)  # 200s, with their latencies
     statuses: collections.Counter[str] = field(default_factory=collections.Counter)
     retry_after: set[str] = field(default_factory=set)  # Retry-After values seen on 503s
+    started: float = field(default_factory=time.perf_counter)  # time.perf_counter() at the start
+    timeline: list[Sent] = field(default_factory=list)  # every request, in the order it ended
 
     @property
     def goodput(self) -> float:
@@ -61,6 +75,23 @@ class Offered:
 
 async def _one(host: str, port: int, request: bytes, timeout: float, run: Offered) -> None:
     started = time.perf_counter()
+    status, headers = await _exchange(host, port, request, timeout)
+    latency_ms = (time.perf_counter() - started) * 1000
+    run.statuses[status] += 1
+    run.timeline.append(Sent(started - run.started, status, latency_ms))
+    if status == "200":
+        run.ok.latencies_ms.append(latency_ms)
+    elif status == "503":
+        run.retry_after.update(
+            line.split(":", 1)[1].strip()
+            for line in headers
+            if line.lower().startswith("retry-after:")
+        )
+
+
+async def _exchange(host: str, port: int, request: bytes, timeout: float) -> tuple[str, list[str]]:
+    """One request on a new connection: the answer's status and header lines; "timeout" or the
+    connection error's name when no answer came."""
     writer = None
     try:
         async with asyncio.timeout(timeout):
@@ -68,28 +99,19 @@ async def _one(host: str, port: int, request: bytes, timeout: float, run: Offere
             writer.write(request)
             answer = await reader.read()  # Connection: close, so up to EOF
     except TimeoutError:
-        run.statuses["timeout"] += 1
-        return
+        return "timeout", []
     except OSError as error:
-        run.statuses[type(error).__name__] += 1
-        return
+        return type(error).__name__, []
     finally:
         if writer is not None:
             writer.close()
     head = answer.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
-    status = head[0].split(" ")[1] if head[0].startswith("HTTP/") else "broken"
-    run.statuses[status] += 1
-    if status == "200":
-        run.ok.latencies_ms.append((time.perf_counter() - started) * 1000)
-    elif status == "503":
-        run.retry_after.update(
-            line.split(":", 1)[1].strip()
-            for line in head[1:]
-            if line.lower().startswith("retry-after:")
-        )
+    return (head[0].split(" ")[1] if head[0].startswith("HTTP/") else "broken"), head[1:]
 
 
-async def _offer(url: str, body: bytes, rate: float, seconds: float, timeout: float) -> Offered:
+async def _offer(
+    url: str, body: bytes, rate: float, seconds: float, timeout: float, stop: threading.Event
+) -> Offered:
     parts = urlsplit(url)
     request = (
         f"POST /api/predict HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: image/png\r\n"
@@ -97,17 +119,27 @@ async def _offer(url: str, body: bytes, rate: float, seconds: float, timeout: fl
     ).encode() + body
     run = Offered(rate, seconds)
     tasks = []
-    start = time.perf_counter()
     for i in range(round(rate * seconds)):
-        await asyncio.sleep(max(0.0, start + i / rate - time.perf_counter()))
+        if stop.is_set():
+            run.seconds = i / rate
+            break
+        await asyncio.sleep(max(0.0, run.started + i / rate - time.perf_counter()))
         tasks.append(asyncio.create_task(_one(parts.hostname, parts.port, request, timeout, run)))
     await asyncio.gather(*tasks)
     return run
 
 
-def offer(url: str, body: bytes, rate: float, seconds: float, timeout: float) -> Offered:
-    """Start `rate` requests per second for `seconds`; return what came back."""
-    return asyncio.run(_offer(url, body, rate, seconds, timeout))
+def offer(
+    url: str,
+    body: bytes,
+    rate: float,
+    seconds: float,
+    timeout: float,
+    stop: threading.Event | None = None,
+) -> Offered:
+    """Start `rate` requests per second for `seconds`, or until `stop` is set (from another
+    thread); return what came back."""
+    return asyncio.run(_offer(url, body, rate, seconds, timeout, stop or threading.Event()))
 
 
 def main(argv: list[str] | None = None) -> int:

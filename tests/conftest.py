@@ -2,8 +2,9 @@
 
 The folder a test sits in is its tier, and marks it: tests/unit (no servers, no network, no
 browser: `make test-fast`), tests/integration (real TorchServe, real WSGI servers, real processes
-on free ports), tests/browser (real headless Chromium) and tests/containers (the compose stack in
-real containers: `make test-containers`).
+on free ports), tests/browser (real headless Chromium), tests/containers (the compose stack in
+real containers: `make test-containers`) and tests/chaos (the whole stack killed, overloaded and
+abused under load, with its figures: `make test-chaos`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from tools import paths
 from webui import create_app
 from webui.config import WebUIConfig
 
-TIERS = ("unit", "integration", "browser", "containers")
+TIERS = ("unit", "integration", "browser", "containers", "chaos")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -138,6 +138,11 @@ class Stack:
                 ui.wait()
         self.torchserve.stop()
 
+    @property
+    def ui_process_group(self) -> int | None:
+        """The id of the UI's process group (waitress runs in one process), while started."""
+        return self._ui.pid if self._ui else None
+
     def dead_component(self) -> str | None:
         """Which server exited on its own, if any (for `make run`'s watch loop)."""
         if self._ui is not None and self._ui.poll() is not None:

@@ -37,6 +37,8 @@ from tools.client import ServiceUnavailable, read_keys
 READY_MODEL = paths.MODEL_NAME  # start() waits for this model's first worker
 LOAD_FAILED = "Load model failed"  # TorchServe's console line when a worker cannot load a model
 RENEW_MARGIN = timedelta(seconds=30)  # renew a key this long before it expires
+FRONTEND_CLASS = "org.pytorch.serve.ModelServer"  # the Java frontend's main class
+WORKER_SCRIPT = "model_service_worker.py"  # what each Python worker runs
 
 
 class ServerError(RuntimeError):
@@ -241,6 +243,17 @@ class TorchServe:
     def is_running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def frontend(self) -> psutil.Process | None:
+        """The Java frontend (HTTP APIs, job queues), while it runs."""
+        return next((p for p in self._processes() if _runs(p, FRONTEND_CLASS)), None)
+
+    def workers(self) -> list[psutil.Process]:
+        """The Python workers that run the handler (model_service_worker.py), one per worker."""
+        return [p for p in self._processes() if _runs(p, WORKER_SCRIPT)]
+
+    def _processes(self) -> list[psutil.Process]:
+        return group_processes(self.process_group) if self.process_group else []
+
     def _check_prerequisites(self) -> None:
         if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
             raise ServerError("Java is not installed: TorchServe needs Java 17 (`make setup`).")
@@ -306,8 +319,13 @@ class TorchServe:
 
     def model_ready(self) -> bool:
         """Whether model mnist has a READY worker (asked through the management API)."""
+        return bool(self.ready_workers())
+
+    def ready_workers(self) -> set[int]:
+        """The process ids of model mnist's READY workers, as the management API describes them
+        (none while the frontend boots)."""
         if not self.key_file.exists():
-            return False
+            return set()
         try:
             reply = requests.get(
                 f"{self.management_url}/models/{READY_MODEL}",
@@ -315,10 +333,12 @@ class TorchServe:
                 timeout=2,
             )
         except (ServiceUnavailable, requests.RequestException, KeyError):
-            return False  # frontend still booting, or key file half written
+            return set()  # frontend still booting, or key file half written
         if reply.status_code != 200:
-            return False
-        return any(w["status"] == "READY" for m in reply.json() for w in m.get("workers", []))
+            return set()
+        return {
+            w["pid"] for m in reply.json() for w in m.get("workers", []) if w["status"] == "READY"
+        }
 
     def _console_text(self) -> str:
         path = self.log_dir / "torchserve.out"
@@ -339,15 +359,29 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def process_group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies waiting for init do not count)."""
+def group_processes(pgid: int) -> list[psutil.Process]:
+    """The processes of a group that still run (zombies waiting for init do not count)."""
+    found = []
     for process in psutil.process_iter(["status"]):
         try:
             if os.getpgid(process.pid) == pgid and process.info["status"] != psutil.STATUS_ZOMBIE:
-                return True
+                found.append(process)
         except (ProcessLookupError, psutil.Error):
             continue
-    return False
+    return found
+
+
+def process_group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs."""
+    return bool(group_processes(pgid))
+
+
+def _runs(process: psutil.Process, marker: str) -> bool:
+    """Whether the process's command line names `marker` (False once it has exited)."""
+    try:
+        return any(marker in part for part in process.cmdline())
+    except psutil.Error:
+        return False
 
 
 def _parse_expiry(text: str) -> datetime:

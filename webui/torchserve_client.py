@@ -214,7 +214,9 @@ class TorchServeClient:
 
         Only the inference API is used: `/ping` answers 200 only while every model has at least
         its minimum number of live workers, and `OPTIONS /predictions/<model>` answers 404 when
-        the model is not registered. Neither runs the model, so polling this is cheap.
+        the model is not registered. Neither runs the model, so polling this is cheap. Neither
+        can tell a starting worker from a READY one either: while TorchServe starts, both answer
+        200 a few seconds before the model can serve (docs/reliability.md).
         """
         ping = self._request("GET", "/ping")
         if ping.status != 200:

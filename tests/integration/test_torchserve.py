@@ -320,6 +320,19 @@ def test_list_and_describe(torchserve):
     assert all(worker["status"] == "READY" for worker in model["workers"])
 
 
+def test_the_launcher_finds_the_frontend_and_each_worker_in_its_process_group(torchserve):
+    [model] = manage(torchserve, "GET", "/models/mnist").json()
+    deadline = time.monotonic() + 60  # start() returns once one worker is READY, not all
+    while len(torchserve.ready_workers()) < model["minWorkers"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    [model] = manage(torchserve, "GET", "/models/mnist").json()
+    workers = torchserve.workers()
+    assert torchserve.ready_workers() == {worker["pid"] for worker in model["workers"]}
+    assert {worker.pid for worker in workers} == torchserve.ready_workers()
+    assert torchserve.frontend().name() == "java"
+    assert all(worker.ppid() == torchserve.frontend().pid for worker in workers)
+
+
 def test_scale_workers_down_and_back(torchserve, images):
     [before] = manage(torchserve, "GET", "/models/mnist").json()
     try:

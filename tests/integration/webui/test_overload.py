@@ -36,3 +36,4 @@ def test_goodput_at_4x_overload_stays_above_80_percent_of_peak(standin, tmp_path
     # What was not served was refused at once, with a hint when to come back; nothing hung.
     assert set(over.statuses) == {"200", "503"}
     assert over.retry_after == {"1"}
+    assert len(over.timeline) == over.statuses.total()  # every request, with its time
