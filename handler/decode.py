@@ -36,6 +36,7 @@ PIL_ONLY_PNG_CHUNKS = (b"eXIf", b"tEXt", b"zTXt", b"iTXt", b"acTL")
 # Frames libjpeg decodes at 1/2, 1/4 or 1/8 scale when they hold one scan: sequential DCT
 # (baseline, extended, arithmetic-coded). Progressive and lossless ones need full-size buffers.
 JPEG_SEQUENTIAL = (0xC0, 0xC1, 0xC9)
+JPEG_START = b"\xff\xd8\xff"  # what PIL looks for to open a file as JPEG (or MPO)
 
 # libjpeg decodes the luma alone, at full size or reduced 2, 4 or 8 times in each direction.
 JPEG_LUMA = {
@@ -88,15 +89,20 @@ def decode_image(data: bytes, limits: Limits = Limits()) -> Pixels:
 
     Sizes are checked before any pixel is decoded (open_image).
     """
-    image = open_image(data, limits)
+    image, jpeg = _open(data, limits)
     with _refusals():
-        pixels = _decode_with_opencv(data, image, limits)
+        pixels = _decode_with_opencv(data, image, jpeg, limits)
         return pixels if pixels is not None else _decode_with_pil(image, limits)
 
 
 def open_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
     """The image with only its header read, once everything that needs no pixel is checked:
     bytes, format, size, shape and, for a JPEG, how it is encoded. Raises InputError."""
+    return _open(data, limits)[0]
+
+
+def _open(data: bytes, limits: Limits) -> tuple[Image.Image, JpegLayout | None]:
+    """open_image, and a JPEG's layout (None for other files), walked once for every check."""
     if len(data) > limits.max_bytes:
         raise InputError(
             "too_large",
@@ -105,7 +111,8 @@ def open_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
         )
     if not data:
         raise InputError("bad_image", 400, "The request is empty; send an image file.")
-    blocks = _header_blocks(data, limits.max_blocks)
+    jpeg = _jpeg_frame(data, limits.max_blocks) if data.startswith(JPEG_START) else None
+    blocks = jpeg.blocks if jpeg else _header_blocks(data, limits.max_blocks)
     if blocks > limits.max_blocks:  # before PIL, which would parse them one by one
         raise InputError(
             "too_large",
@@ -115,8 +122,8 @@ def open_image(data: bytes, limits: Limits = Limits()) -> Image.Image:
         )
     with _refusals():
         image = Image.open(io.BytesIO(bytes(data)), formats=FORMATS)
-    _check_size(data, image, limits)
-    return image
+    _check_size(image, jpeg, limits)
+    return image, jpeg
 
 
 def declared_pixels(data: bytes, limits: Limits = Limits()) -> int:
@@ -154,12 +161,12 @@ def _refusals() -> Iterator[None]:
             ) from error
 
 
-def _check_size(data: bytes, image: Image.Image, limits: Limits) -> None:
+def _check_size(image: Image.Image, jpeg: JpegLayout | None, limits: Limits) -> None:
     """What decoding would cost, judged from the header: pixels, longest side, aspect ratio."""
     width, height = image.size
     limit, kind = limits.max_pixels, f"{image.format} images"
-    if image.format in ("JPEG", "MPO"):
-        frame, scans, _, _ = _jpeg_frame(data, limits.max_blocks)
+    if jpeg is not None:  # PIL opens as JPEG (or MPO) exactly the files starting JPEG_START
+        frame, scans, _, _ = jpeg
         if scans > limits.max_jpeg_scans:
             raise InputError(
                 "too_large",
@@ -196,8 +203,8 @@ def _check_size(data: bytes, image: Image.Image, limits: Limits) -> None:
 
 def _header_blocks(data: bytes, cap: int) -> int:
     """How many pieces PIL's Python code would parse one by one to open the file: the chunks of
-    a PNG (and those after its pixels, read at the end of decoding), the segments and fill bytes
-    before a JPEG's first scan, the sub-blocks before a GIF's first image. A 4 MB file of empty
+    a PNG (and those after its pixels, read at the end of decoding), the sub-blocks before a GIF's
+    first image (a JPEG's segments are counted by _jpeg_frame). A 4 MB file of empty
     ones took PIL 0.4 to 1.6 s to open; real files hold tens. Counting stops past `cap`."""
     count = 0
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -207,8 +214,6 @@ def _header_blocks(data: bytes, cap: int) -> int:
             if data[position + 4 : position + 8] == b"IEND":
                 break
             position += 12 + int.from_bytes(data[position : position + 4], "big")
-    elif data.startswith(b"\xff\xd8\xff"):
-        count = _jpeg_frame(data, cap).blocks
     elif data[:6] in (b"GIF87a", b"GIF89a") and len(data) > 10:
         flags = data[10]  # of the logical screen: is a global colour table there, how big
         position = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
@@ -257,7 +262,9 @@ def _jpeg_frame(data: bytes, cap: int) -> JpegLayout:
     return JpegLayout(frame, 0, blocks, complete=False)
 
 
-def _decode_with_opencv(data: bytes, image: Image.Image, limits: Limits) -> Pixels | None:
+def _decode_with_opencv(
+    data: bytes, image: Image.Image, jpeg: JpegLayout | None, limits: Limits
+) -> Pixels | None:
     """PNG and JPEG pixels by OpenCV; None where PIL must decode them (and judge any damage)."""
     buffer = np.frombuffer(data, dtype=np.uint8)
     if image.format == "PNG" and _opencv_may_decode_png(data, image):
@@ -266,8 +273,7 @@ def _decode_with_opencv(data: bytes, image: Image.Image, limits: Limits) -> Pixe
             return fast
         pixels = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED)  # which never turns by orientation
         return None if pixels is None else _grey_and_alpha(pixels)
-    jpeg = image.format in ("JPEG", "MPO") and image.mode in ("L", "RGB")
-    if jpeg and _jpeg_frame(data, limits.max_blocks).complete:
+    if jpeg is not None and jpeg.complete and image.mode in ("L", "RGB"):
         flags = JPEG_LUMA[_jpeg_reduction(image.size, limits)] | cv2.IMREAD_IGNORE_ORIENTATION
         grey = cv2.imdecode(buffer, flags)
         return None if grey is None else (_upright(grey, image), None)
