@@ -2,7 +2,9 @@
 // and connects them. Loaded as a module, so it runs once the document is parsed; the server's
 // strict CSP allows scripts from this origin only, which covers these modules.
 
+import { createModeSwitch } from "./mode.js";
 import { showModelCard } from "./model-card.js";
+import { createNumberView } from "./number-view.js";
 import { createPad } from "./pad.js";
 import { createPredictor } from "./predict.js";
 import { createRecovery } from "./recovery.js";
@@ -12,13 +14,15 @@ import { listenForFiles } from "./upload.js";
 const settings = document.body.dataset;
 const $ = (id) => document.getElementById(id);
 
-const view = createView({
+const lowConfidence = parseFloat(settings.lowConfidence); // below: "not sure"
+const digitView = createView({
   digitEl: $("digit"),
   statusEl: $("status"),
   top3El: $("top3"),
   previewEl: $("preview"),
   previewEmpty: $("preview-empty"),
-  lowConfidence: parseFloat(settings.lowConfidence), // below: "not sure"
+  fixEl: $("fix"),
+  lowConfidence,
 });
 
 // The pad and the predictor call each other: the pad's callbacks reach the predictor lazily,
@@ -32,6 +36,33 @@ const pad = createPad({
   onChange: () => predictor.predictNow(),
 });
 
+const numberView = createNumberView({
+  numberEl: $("number"),
+  statusEl: $("number-status"),
+  placesEl: $("places"),
+  boxesEl: $("boxes"),
+  fixEl: $("number-fix"),
+  pad,
+  lowConfidence,
+});
+
+const mode = createModeSwitch({
+  inputs: [...document.querySelectorAll('input[name="mode"]')],
+  onChange: (next) => {
+    numberView.showEmpty(); // its boxes lie over the pad
+    pad.setMode(next); // empties the pad, which shows the empty state
+  },
+});
+
+// The result panel of the current mode (the other one is hidden by the CSS).
+const views = { digit: digitView, number: numberView };
+const view = {
+  showEmpty: () => views[mode.current()].showEmpty(),
+  showUnavailable: () => views[mode.current()].showUnavailable(),
+  showError: (message) => views[mode.current()].showError(message),
+  showAnswer: (...args) => views[mode.current()].showAnswer(...args),
+};
+
 const recovery = createRecovery({
   retryMaxMs: parseFloat(settings.retryMaxSeconds) * 1000, // back-off ceiling
   // Back online: re-send the pad's digit, or just show the empty state.
@@ -43,9 +74,11 @@ const predictor = createPredictor({
   view,
   recovery,
   maxUploadBytes: parseInt(settings.maxUploadBytes, 10),
+  readMode: mode.current,
 });
 
 listenForFiles({ fileInput: $("file"), dropzone: $("dropzone"), onFile: predictor.sendFile });
 
+if (mode.current() !== "digit") pad.setMode(mode.current());
 view.showEmpty();
 showModelCard($("model-card"));

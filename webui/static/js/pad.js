@@ -1,19 +1,35 @@
 // The drawing pad: a canvas that keeps strokes as vectors, or shows an uploaded image instead.
 // It knows nothing about predictions; it reports changes through onDraw and onChange.
+// Square in digit mode; in number mode CSS makes it wide, and the pad follows its shape.
 
-const STROKE_WIDTH = 0.08; // of the canvas width: survives the downscale to 28×28 pixels
-const EXPORT_SIZE = 280; // the PNG sent for a drawing (10× MNIST's 28 pixels)
+const STROKE_WIDTH = 0.08; // of the canvas height: survives the downscale to 28×28 pixels
+const EXPORT_HEIGHT = 280; // the PNG sent for a drawing: 10× MNIST's 28 pixels high
+const MODES = {
+  digit: { hint: "Draw here", label: "Drawing area. Draw one digit with a mouse, finger or pen." },
+  number: {
+    hint: "Draw a number here",
+    label: "Wide drawing area. Draw a number, digit after digit from left to right.",
+  },
+};
 
 // onDraw: a stroke started or grew (worth a throttled prediction).
 // onChange: a stroke ended, or undo / clear (worth a prediction now).
 export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onChange }) {
   const ctx = canvas.getContext("2d");
-  // Strokes are lists of [x, y] in 0..1, so they redraw at any size.
+  // Strokes are lists of [x, y] in pad heights (y in 0..1, x in 0..aspect), so they redraw at
+  // any size.
   const strokes = [];
+  let mode = "digit";
   let activePointer = null; // pointerId of the stroke being drawn, or null
   let uploaded = null; // {file, bitmap} while an uploaded image is shown instead
 
   const isEmpty = () => strokes.length === 0 && uploaded === null;
+
+  // Width over height of the pad as laid out (1 in digit mode).
+  function aspect() {
+    const box = canvas.getBoundingClientRect();
+    return box.height > 0 ? box.width / box.height : 1;
+  }
 
   function paintStrokes(target, size) {
     target.lineCap = "round";
@@ -35,32 +51,36 @@ export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onCha
     }
   }
 
-  function paintContained(target, bitmap, size) {
-    const scale = Math.min(size / bitmap.width, size / bitmap.height);
-    const w = bitmap.width * scale;
-    const h = bitmap.height * scale;
-    target.drawImage(bitmap, (size - w) / 2, (size - h) / 2, w, h);
+  // Where an image of width×height shows on a pad of padWidth×padHeight: centred, whole.
+  function contained(width, height, padWidth, padHeight) {
+    const scale = Math.min(padWidth / width, padHeight / height);
+    return { scale, x: (padWidth - width * scale) / 2, y: (padHeight - height * scale) / 2 };
   }
 
   function redraw() {
-    const size = canvas.width;
     ctx.fillStyle = "#ffffff";
-    ctx.fillRect(0, 0, size, size);
-    if (uploaded && uploaded.bitmap) paintContained(ctx, uploaded.bitmap, size);
-    paintStrokes(ctx, size);
+    ctx.fillRect(0, 0, canvas.width, canvas.height);
+    if (uploaded && uploaded.bitmap) {
+      const { width, height } = uploaded.bitmap;
+      const at = contained(width, height, canvas.width, canvas.height);
+      ctx.drawImage(uploaded.bitmap, at.x, at.y, width * at.scale, height * at.scale);
+    }
+    paintStrokes(ctx, canvas.height);
     const noPreview = uploaded !== null && !uploaded.bitmap; // a format the browser cannot draw
     hint.hidden = !isEmpty() && !noPreview;
-    hint.textContent = noPreview ? "Image sent (no preview)" : "Draw here";
+    hint.textContent = noPreview ? "Image sent (no preview)" : MODES[mode].hint;
     undoButton.disabled = isEmpty();
     clearButton.disabled = isEmpty();
   }
 
   // The backing store follows the element's size times devicePixelRatio: sharp on phones.
   function resizeCanvas() {
-    const side = Math.round(canvas.getBoundingClientRect().width * (window.devicePixelRatio || 1));
-    if (side > 0 && side !== canvas.width) {
-      canvas.width = side;
-      canvas.height = side;
+    const box = canvas.getBoundingClientRect();
+    const ratio = window.devicePixelRatio || 1;
+    const [width, height] = [Math.round(box.width * ratio), Math.round(box.height * ratio)];
+    if (width > 0 && height > 0 && (width !== canvas.width || height !== canvas.height)) {
+      canvas.width = width;
+      canvas.height = height;
     }
     redraw();
   }
@@ -68,8 +88,9 @@ export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onCha
   // ---- pointer drawing: mouse, pen and touch alike (CSS touch-action: none stops scrolling) ----
   function pointAt(event) {
     const box = canvas.getBoundingClientRect();
-    const clamp = (v) => Math.min(1, Math.max(0, v));
-    return [clamp((event.clientX - box.left) / box.width), clamp((event.clientY - box.top) / box.height)];
+    const clamp = (v, max) => Math.min(max, Math.max(0, v));
+    const x = (event.clientX - box.left) / box.height;
+    return [clamp(x, box.width / box.height), clamp((event.clientY - box.top) / box.height, 1)];
   }
 
   canvas.addEventListener("pointerdown", (event) => {
@@ -145,7 +166,7 @@ export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onCha
     redraw();
   }
 
-  // Total stroke length in canvas widths (how much ink there is).
+  // Total stroke length in pad heights (how much ink there is).
   function inkLength() {
     let length = 0;
     for (const stroke of strokes) {
@@ -156,20 +177,54 @@ export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onCha
     return length;
   }
 
-  // The drawing as a 280×280 PNG, black on white, at a fixed size whatever the screen.
+  // The size of the PNG a drawing is sent as: 280 pixels high, as wide as the pad's shape.
+  function exportSize() {
+    return { width: Math.round(EXPORT_HEIGHT * aspect()), height: EXPORT_HEIGHT };
+  }
+
+  // The drawing as a PNG, black on white, at a fixed size whatever the screen (280×280 in digit
+  // mode).
   function exportDrawing() {
     const out = document.createElement("canvas");
-    out.width = EXPORT_SIZE;
-    out.height = EXPORT_SIZE;
+    Object.assign(out, exportSize());
     const outCtx = out.getContext("2d");
     outCtx.fillStyle = "#ffffff";
-    outCtx.fillRect(0, 0, EXPORT_SIZE, EXPORT_SIZE);
-    paintStrokes(outCtx, EXPORT_SIZE);
+    outCtx.fillRect(0, 0, out.width, out.height);
+    paintStrokes(outCtx, out.height);
     // toDataURL, not toBlob: Chromium may defer toBlob's encoding to an idle period (up to ~1 s
     // when none comes), while a 280×280 PNG encodes synchronously in a few milliseconds.
     const base64 = out.toDataURL("image/png").split(",")[1];
     const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
     return new Blob([bytes], { type: "image/png" });
+  }
+
+  // Where a box [x0, y0, x1, y1] in the pixels of the image sent lies on the pad, as fractions
+  // of its width and height (null when an uploaded image could not be shown).
+  function placeOf([x0, y0, x1, y1]) {
+    let at = { scale: 1 / EXPORT_HEIGHT, x: 0, y: 0 };
+    if (uploaded) {
+      if (!uploaded.bitmap) return null;
+      at = contained(uploaded.bitmap.width, uploaded.bitmap.height, aspect(), 1);
+    }
+    const w = aspect();
+    return {
+      left: (at.x + x0 * at.scale) / w,
+      right: (at.x + x1 * at.scale) / w,
+      top: at.y + y0 * at.scale,
+      bottom: at.y + y1 * at.scale,
+    };
+  }
+
+  // Digit or number: empties the pad (strokes of one shape mean nothing on the other); the
+  // caller changes the pad's CSS shape first.
+  function setMode(next) {
+    mode = next;
+    canvas.setAttribute("aria-label", MODES[mode].label);
+    strokes.length = 0;
+    uploaded = null;
+    activePointer = null;
+    resizeCanvas();
+    onChange();
   }
 
   new ResizeObserver(resizeCanvas).observe(canvas);
@@ -181,5 +236,7 @@ export function createPad({ canvas, hint, undoButton, clearButton, onDraw, onCha
     showImage,
     inkLength,
     exportDrawing,
+    placeOf,
+    setMode,
   };
 }

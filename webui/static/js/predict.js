@@ -2,11 +2,12 @@
 // request wins: requests are numbered, and an answer older than the one on screen is dropped.
 
 const THROTTLE_MS = 120; // live predictions while drawing, at most one per this interval
-const MIN_LIVE_INK = 0.25; // stroke length (canvas widths) before live predictions start
+const MIN_LIVE_INK = 0.25; // stroke length (pad heights) before live predictions start
 const OUTAGE = new Set([503, 504, 0]); // model server down or slow, or the web UI unreachable
 
 // recovery: {isWaiting(), start()} from recovery.js; it re-sends through predictNow once back.
-export function createPredictor({ pad, view, recovery, maxUploadBytes }) {
+// readMode(): "digit" or "number", what the server is asked to read.
+export function createPredictor({ pad, view, recovery, maxUploadBytes, readMode }) {
   let lastSentAt = 0;
   let throttleTimer = null;
   let sentSeq = 0; // number of the newest request sent
@@ -37,7 +38,7 @@ export function createPredictor({ pad, view, recovery, maxUploadBytes }) {
       return;
     }
     const file = pad.uploadedFile();
-    send(++sentSeq, file ? formWith(file) : pad.exportDrawing());
+    send(++sentSeq, file || pad.exportDrawing());
   }
 
   function formWith(file) {
@@ -46,9 +47,13 @@ export function createPredictor({ pad, view, recovery, maxUploadBytes }) {
     return form;
   }
 
-  async function send(seq, body) {
-    const init = { method: "POST", body };
-    if (body instanceof Blob) init.headers = { "Content-Type": "image/png" };
+  // image: an uploaded File (sent as a form) or the drawing's PNG Blob (sent as the body). The
+  // view gets it back with the answer, for corrections: the image exactly as it was sent.
+  async function send(seq, image) {
+    const fromUpload = image instanceof File;
+    const headers = fromUpload ? {} : { "Content-Type": "image/png" };
+    if (readMode() === "number") headers["X-Read"] = "number";
+    const init = { method: "POST", body: fromUpload ? formWith(image) : image, headers };
     let status;
     let answer = null;
     try {
@@ -64,7 +69,7 @@ export function createPredictor({ pad, view, recovery, maxUploadBytes }) {
       view.showUnavailable();
       recovery.start();
     } else {
-      view.showAnswer(status, answer, pad.uploadedFile() !== null);
+      view.showAnswer(status, answer, { image, fromUpload });
     }
   }
 

@@ -1,10 +1,21 @@
-// Rendering: the prediction panel (digit, status line, top-3 bars, the model's 28×28 preview).
-// Only writes to the page; it never decides what to send or when.
+// Rendering: the prediction panel (digit, status line, top-3 bars, the model's 28×28 preview,
+// the correction control). Only writes to the page; it never decides what to send or when.
 
-const percent = (p) => `${Math.round(p * 100)}%`;
+import { createCorrectionToggle } from "./feedback.js";
+
+export const percent = (p) => `${Math.round(p * 100)}%`;
 
 // lowConfidence: below this top-1 probability the answer is shown as "not sure".
-export function createView({ digitEl, statusEl, top3El, previewEl, previewEmpty, lowConfidence }) {
+// fixEl: where the "Wrong? It's a …" control goes, under each answer.
+export function createView({
+  digitEl,
+  statusEl,
+  top3El,
+  previewEl,
+  previewEmpty,
+  fixEl,
+  lowConfidence,
+}) {
   // data-state drives the status line's colour in style.css (and lets tests read the state).
   function showMessage(state, text) {
     statusEl.dataset.state = state;
@@ -44,6 +55,7 @@ export function createView({ digitEl, statusEl, top3El, previewEl, previewEmpty,
     previewEl.hidden = !base64Png;
     previewEmpty.hidden = Boolean(base64Png);
     if (base64Png) previewEl.src = `data:image/png;base64,${base64Png}`;
+    fixEl.replaceChildren(); // a new answer, or none: the old correction control goes
   }
 
   function showEmpty() {
@@ -69,12 +81,14 @@ export function createView({ digitEl, statusEl, top3El, previewEl, previewEmpty,
 
   // One answer from /api/predict (status 0: the web UI itself was unreachable). The caller
   // handles outages (503, 504, 0) with showUnavailable; any other status lands here.
-  function showAnswer(status, answer, fromUpload) {
+  // sent: {image, fromUpload}, the image this answer is about.
+  function showAnswer(status, answer, { image, fromUpload }) {
     if (status === 200 && answer) {
       const unsure = answer.confidence < lowConfidence;
       showDigit(String(answer.digit), unsure);
       showTop3(answer.top3 || []);
       showPreview(answer.preview);
+      fixEl.append(createCorrectionToggle({ image, predicted: answer.digit, mode: "digit" }));
       if (unsure) {
         const [first, second] = answer.top3;
         const alt = second ? ` or ${second.digit}` : "";
