@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
-import itertools
 import math
 import time
 
 import pytest
 from PIL import Image, ImageDraw
 from playwright.sync_api import Page, expect
+
+from tests.browser.drawing import draw_with_mouse, draw_with_touch
 
 ANSWER_TIMEOUT_MS = 15_000  # generous: CPU is shared with other work on small machines
 
@@ -34,41 +35,6 @@ FOUR = [[(0.62, 0.15), (0.62, 0.88)], [(0.45, 0.15), (0.22, 0.58), (0.82, 0.58)]
 # /api/predict and /readyz answer 503: exactly those messages are expected, nothing else.
 EXPECTED_OUTAGE_ERROR = "Failed to load resource: the server responded with a status of 503"
 EXPECTED_NO_DIGIT_ERROR = "Failed to load resource: the server responded with a status of 422"
-
-
-def draw_with_mouse(page: Page, strokes: list[list[tuple[float, float]]]) -> None:
-    box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in stroke]
-        page.mouse.move(*points[0])
-        page.mouse.down()
-        for point in points[1:]:
-            page.mouse.move(*point, steps=6)
-        page.mouse.up()
-
-
-def draw_with_touch(page: Page, strokes: list[list[tuple[float, float]]], steps: int = 8) -> None:
-    """Finger strokes through Chrome DevTools Protocol touch events (real touch input)."""
-    cdp = page.context.new_cdp_session(page)
-    box = page.locator("#pad").bounding_box()
-    for stroke in strokes:
-        path = [stroke[0]]
-        for (x0, y0), (x1, y1) in itertools.pairwise(stroke):
-            path += [
-                (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps)
-                for i in range(1, steps + 1)
-            ]
-        points = [(box["x"] + x * box["width"], box["y"] + y * box["height"]) for x, y in path]
-        touch = {"type": "touchStart", "touchPoints": [_touch(*points[0])]}
-        cdp.send("Input.dispatchTouchEvent", touch)
-        for x, y in points[1:]:
-            touch = {"type": "touchMove", "touchPoints": [_touch(x, y)]}
-            cdp.send("Input.dispatchTouchEvent", touch)
-        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
-
-
-def _touch(x: float, y: float) -> dict:
-    return {"x": x, "y": y, "radiusX": 4, "radiusY": 4, "force": 1, "id": 1}
 
 
 def ink_pixels(page: Page) -> int:
@@ -251,6 +217,9 @@ def test_keyboard_reaches_every_control_with_a_visible_focus(desktop):
         shown_on = page.locator("label[for=file]" if focused == "file" else f"#{focused}")
         assert shown_on.evaluate(focus_ring) == "solid 3px", focused
     assert reached == ["undo", "clear", "file"]
+    page.keyboard.press("Tab")  # then the answer's "Wrong? It's a …"
+    assert page.evaluate("document.activeElement.textContent") == "Wrong? It's a …"
+    assert page.locator("#fix summary").evaluate(focus_ring) == "solid 3px"
 
     page.locator("#undo").focus()
     page.keyboard.press("Enter")

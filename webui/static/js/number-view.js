@@ -137,6 +137,10 @@ export function createNumberView({
   }
 
   function showPlaces(digits, image) {
+    // A newer answer to the same drawing may land while the person is on a "Wrong?" button:
+    // the same position's new button keeps the focus.
+    const buttons = () => [...placesEl.querySelectorAll(".place-fix")];
+    const focused = buttons().indexOf(document.activeElement);
     clearPlaces();
     const places = digits.map((d) => (d.box ? pad.placeOf(d.box) : null));
     // Without a box or an image on the pad, the columns share the width evenly.
@@ -144,6 +148,7 @@ export function createNumberView({
     placesEl.append(...digits.map((d, i) => placeItem(d, i, digits, image)));
     boxesEl.append(...places.filter(Boolean).map(boxOver));
     layout();
+    if (focused >= 0 && focused < digits.length) buttons()[focused].focus();
   }
 
   function statusFor(answer, fromUpload) {

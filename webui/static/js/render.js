@@ -55,7 +55,15 @@ export function createView({
     previewEl.hidden = !base64Png;
     previewEmpty.hidden = Boolean(base64Png);
     if (base64Png) previewEl.src = `data:image/png;base64,${base64Png}`;
-    fixEl.replaceChildren(); // a new answer, or none: the old correction control goes
+  }
+
+  // A newer answer to the same drawing (the one sent when the pen lifts) may land while the
+  // person already reached the control: keep it open and focused.
+  function showFix(control) {
+    const focused = fixEl.contains(document.activeElement);
+    control.open = fixEl.querySelector("details[open]") !== null;
+    fixEl.replaceChildren(control);
+    if (focused) control.querySelector("summary").focus();
   }
 
   function showEmpty() {
@@ -63,18 +71,21 @@ export function createView({
     showMessage("empty", "Draw a digit to see what the model reads.");
     showTop3([]);
     showPreview(null);
+    fixEl.replaceChildren(); // no answer, nothing to correct
   }
 
   function showUnavailable() {
     showDigit("–", true);
     showTop3([]);
     showPreview(null);
+    fixEl.replaceChildren(); // no answer, nothing to correct
     showMessage("unavailable", "Model server unavailable. Retrying automatically…");
   }
 
   function showError(message) {
     showTop3([]);
     showPreview(null);
+    fixEl.replaceChildren(); // no answer, nothing to correct
     showDigit("!", true);
     showMessage("error", message);
   }
@@ -88,7 +99,7 @@ export function createView({
       showDigit(String(answer.digit), unsure);
       showTop3(answer.top3 || []);
       showPreview(answer.preview);
-      fixEl.append(createCorrectionToggle({ image, predicted: answer.digit, mode: "digit" }));
+      showFix(createCorrectionToggle({ image, predicted: answer.digit, mode: "digit" }));
       if (unsure) {
         const [first, second] = answer.top3;
         const alt = second ? ` or ${second.digit}` : "";
@@ -100,6 +111,7 @@ export function createView({
     } else if (status === 422) {
       showTop3([]);
       showPreview(null);
+      fixEl.replaceChildren();
       showDigit("?", true);
       showMessage("no-digit", (answer && answer.message) || "No digit found.");
     } else {
