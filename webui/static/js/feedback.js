@@ -4,8 +4,9 @@
 
 // Shown next to every control: exactly what the server keeps, and what it never keeps.
 const STORED_NOTE =
-  "Sending stores this image and the 28 × 28 digit the model made of it, with the digit you " +
-  "choose and the model's answer. Nothing about you: no IP address, no cookies.";
+  "Sending stores this image, the 28 × 28 digit the model made of it, the digit you choose, " +
+  "the model's answer (in a number, also the digit's place), the time and the model's " +
+  "version. Nothing about you: no IP address, no cookies.";
 
 // The original image as a data URL (the canvas PNG or the uploaded file, byte for byte).
 function dataUrlOf(blob) {
