@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -41,3 +42,18 @@ def upstream(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...
 
     monkeypatch.setattr(app.extensions["torchserve"].pool, "request", unreachable)
     return attempts
+
+
+@pytest.fixture
+def answering(app: Flask, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+    """A TorchServe that answers every prediction with `answering.status` / `answering.body`
+    (a dict is sent as JSON) and records each request in `answering.sent`, as `upstream` does."""
+    state = SimpleNamespace(status=200, body={"digit": 7, "confidence": 0.9, "top3": []}, sent=[])
+
+    def answer(*args: Any, **kwargs: Any) -> SimpleNamespace:
+        state.sent.append((*args, kwargs))
+        body = state.body if isinstance(state.body, bytes) else json.dumps(state.body).encode()
+        return SimpleNamespace(status=state.status, data=body)
+
+    monkeypatch.setattr(app.extensions["torchserve"].pool, "request", answer)
+    return state
