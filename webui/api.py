@@ -38,20 +38,28 @@ class Upload:
 IMAGE_BYTES = "application/octet-stream"
 FORM = "application/x-www-form-urlencoded"
 # How files of the formats the handler decodes begin (WebP: "RIFF", 4 bytes of size, "WEBP").
-IMAGE_SIGNATURES = (
-    b"\x89PNG\r\n\x1a\n",  # PNG
-    b"\xff\xd8\xff",  # JPEG
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",  # BMP
-    b"II*\x00",  # TIFF, little-endian
-    b"MM\x00*",  # TIFF, big-endian
-)
+IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+    b"BM": "image/bmp",
+    b"II*\x00": "image/tiff",  # little-endian
+    b"MM\x00*": "image/tiff",  # big-endian
+}
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of a PNG, JPEG, GIF, BMP, WebP or TIFF file, from how it begins; else None."""
+    for signature, media_type in IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return media_type
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
 
 
 def looks_like_image(data: bytes) -> bool:
     """Whether `data` begins like a PNG, JPEG, GIF, BMP, WebP or TIFF file."""
-    return data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    return image_type(data) is not None
 
 
 def read_upload(req: Request) -> Upload:

@@ -49,6 +49,18 @@ class WebUIConfig:
     # Seconds a client is asked to wait (Retry-After) after a 503 `overloaded`.
     retry_after: int = 1
 
+    # SQLite file of the corrections sent to /api/feedback, used unless the environment variable
+    # FEEDBACK_DATABASE_URL names another database (PostgreSQL, for several replicas).
+    feedback_db_file: Path = Path(".run/feedback.db")
+    # Largest original image a correction may carry, in bytes, decoded (a canvas PNG: ~10-30 kB).
+    feedback_max_image_bytes: int = 2 * 1024 * 1024
+    # Corrections stored at most; beyond it /api/feedback answers 507 store_full.
+    feedback_max_stored: int = 20_000
+    # Corrections one client address may send at once (every digit of a 12-digit number) …
+    feedback_burst: int = 12
+    # … and then per minute, on average (counted in memory only; never stored).
+    feedback_per_minute: float = 30.0
+
     # Address to listen on (loopback: put a reverse proxy in front to expose it).
     host: str = "127.0.0.1"
     # Port to listen on.
@@ -72,6 +84,10 @@ class WebUIConfig:
     log_max_bytes: int = 10 * 1024 * 1024
     # Rotated log files kept (webui.log.1 …); the logs never take more than (this + 1) × max bytes.
     log_backups: int = 5
+
+    # Reverse proxies in front of the UI whose X-Forwarded-For is trusted, for the client address
+    # the rate limit counts by (0: the connection's address; behind an ingress: 1).
+    forwarded_hops: int = 0
 
     # Flask's development server with reloader and debugger (local debugging only, never exposed).
     debug: bool = False

@@ -30,6 +30,7 @@ def ui_process(standin: StandIn, run_dir: Path, **settings: str) -> Iterator[str
         "WEBUI_TORCHSERVE_URL": standin.url,
         "WEBUI_KEY_FILE": str(standin.config.key_file),
         "WEBUI_LOG_FILE": str(run_dir / "webui.log"),
+        "WEBUI_FEEDBACK_DB_FILE": str(run_dir / "feedback.db"),
         **{f"WEBUI_{name.upper()}": value for name, value in settings.items()},
     }
     output = (run_dir / "webui.out").open("wb")

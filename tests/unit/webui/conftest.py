@@ -27,6 +27,7 @@ def config(tmp_path: Path) -> WebUIConfig:
         key_file=key_file,
         model_report=tmp_path / "report.json",
         max_upload_bytes=64 * 1024,
+        feedback_db_file=tmp_path / "feedback.db",
     )
 
 
