@@ -78,12 +78,14 @@ class StoredCorrection(Correction):
 
 
 def database_url(db_file: Path, environ: Mapping[str, str] | None = None) -> str:
-    """FEEDBACK_DATABASE_URL when set (postgresql:// means psycopg 3), else SQLite at `db_file`."""
+    """FEEDBACK_DATABASE_URL when set, else the SQLite file `db_file`."""
     environ = os.environ if environ is None else environ
-    url = environ.get(DATABASE_URL_ENV, "").strip()
-    if not url:
-        return f"sqlite:///{db_file}"
-    for scheme in ("postgresql://", "postgres://"):  # SQLAlchemy's default driver is psycopg2
+    return environ.get(DATABASE_URL_ENV, "").strip() or f"sqlite:///{db_file}"
+
+
+def _with_driver(url: str) -> str:
+    """postgresql:// (or postgres://) means psycopg 3: SQLAlchemy's default would be psycopg2."""
+    for scheme in ("postgresql://", "postgres://"):
         if url.startswith(scheme):
             return "postgresql+psycopg://" + url[len(scheme) :]
     return url
@@ -93,7 +95,7 @@ class FeedbackStore:
     """Insert, count and read corrections; `migrate()` brings the schema to the latest revision."""
 
     def __init__(self, url: str) -> None:
-        self.url = make_url(url)
+        self.url = make_url(_with_driver(url))
         self.sqlite = self.url.get_backend_name() == "sqlite"
         self.engine = create_engine(self.url, pool_pre_ping=not self.sqlite)
         if self.sqlite:
