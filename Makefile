@@ -9,8 +9,8 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train tune \
-        export ship \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool setup-postgres data normalised \
+        train tune export ship feedback-export \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
         token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down \
         bench-stack test test-fast test-containers test-chaos lint format clean
@@ -43,6 +43,14 @@ setup-wrk:
 setup-promtool:
 	@command -v promtool >/dev/null 2>&1 || { echo "Installing promtool (checks deploy/prometheus)…"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus; }
+
+# A PostgreSQL server for the corrections store's tests (tests/integration/feedback start their
+# own, in a temporary directory on a free port). Without the recommended extras; where systemd
+# runs, the package also starts a cluster of its own on :5432, which the tests never use.
+setup-postgres:
+	@test -x "$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1)/initdb" || { \
+	  echo "Installing PostgreSQL (the corrections store's tests run against it)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends postgresql; }
 
 setup-podman:
 	@command -v podman >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
@@ -82,6 +90,11 @@ ship: $(STAMP)  ## copy the last `make train` run (runs/mnist) into training/shi
 	mkdir -p training/shipped
 	for f in $(SHIPPED_FILES); do cp runs/mnist/$$f training/shipped/; done
 	$(MAKE) archive
+
+# FEEDBACK_DATABASE_URL=postgresql://… reads PostgreSQL instead of .run/feedback.db.
+feedback-export: $(STAMP)  ## write the web UI's corrections as a data set (IDX, labels.csv, PNGs) to OUT=dir
+	@test -n "$(OUT)" || { echo "usage: make feedback-export OUT=dir"; exit 2; }
+	$(PY) -m tools.feedback_export $(OUT)
 
 bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validation accuracy
 	$(PY) -m bench.train_speed
@@ -172,7 +185,7 @@ test-containers: images  ## build the images, then check the compose stack end t
 test-chaos: setup setup-wrk  ## chaos: killed worker and frontend, overload, slow clients, bombs, soak
 	timeout --signal=INT 600 $(PY) -m pytest tests/chaos
 
-test: setup setup-chromium setup-promtool lint  ## the whole suite: lint, unit, integration and browser tests
+test: setup setup-chromium setup-promtool setup-postgres lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."
 	$(PY) -m pytest
 
