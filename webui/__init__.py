@@ -39,7 +39,9 @@ def create_app(config: WebUIConfig | None = None) -> Flask:
     app.register_blueprint(health.bp)
     # The database is opened (and migrated) at the first correction, or by `python -m webui`
     # at start: an app built in a test touches no file until it stores one.
-    register_feedback(app, FeedbackStore(database_url(config.feedback_db_file)), metrics)
+    url = database_url(config.feedback_db_file)
+    store = FeedbackStore(url) if config.feedback_sqlite or not url.startswith("sqlite") else None
+    register_feedback(app, store, metrics)
     if config.forwarded_hops:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.forwarded_hops)
     register_error_handlers(app)

@@ -52,6 +52,9 @@ class WebUIConfig:
     # SQLite file of the corrections sent to /api/feedback, used unless the environment variable
     # FEEDBACK_DATABASE_URL names another database (PostgreSQL, for several replicas).
     feedback_db_file: Path = Path(".run/feedback.db")
+    # Whether that SQLite file may be used (one process; its disk must outlive it). Off where
+    # replicas come and go (Kubernetes): without FEEDBACK_DATABASE_URL corrections are refused.
+    feedback_sqlite: bool = True
     # Largest original image a correction may carry, in bytes, decoded (a canvas PNG: ~10-30 kB).
     feedback_max_image_bytes: int = 2 * 1024 * 1024
     # Corrections stored at most; beyond it /api/feedback answers 507 store_full.

@@ -38,7 +38,7 @@ class Feedback:
     """What the route needs, one per app (app.extensions["feedback"])."""
 
     config: WebUIConfig
-    store: FeedbackStore
+    store: FeedbackStore | None  # None: no database configured, corrections are not collected
     limiter: RateLimiter
     metrics: Metrics
 
@@ -51,7 +51,7 @@ class Feedback:
         return self.refuse(outcome, ApiError(503, "feedback_unavailable", message, headers))
 
 
-def register_feedback(app: Flask, store: FeedbackStore, metrics: Metrics) -> None:
+def register_feedback(app: Flask, store: FeedbackStore | None, metrics: Metrics) -> None:
     config: WebUIConfig = app.config["WEBUI"]
     limiter = RateLimiter(config.feedback_per_minute, config.feedback_burst)
     app.extensions["feedback"] = Feedback(config, store, limiter, metrics)
@@ -62,6 +62,9 @@ def register_feedback(app: Flask, store: FeedbackStore, metrics: Metrics) -> Non
 def feedback():
     state: Feedback = current_app.extensions["feedback"]
     config = state.config
+    if state.store is None:
+        message = "Corrections are not collected here: no database is configured."
+        raise state.refuse("unavailable", ApiError(503, "feedback_off", message))
     wait = state.limiter.acquire(request.remote_addr or "")
     if wait:
         message = "Too many corrections from here: please wait a moment."

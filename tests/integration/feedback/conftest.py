@@ -22,6 +22,7 @@ import pytest
 
 from tools import paths
 from tools.torchserve import free_port
+from webui.feedback.store import DATABASE_URL_ENV
 
 
 def _bin_dir() -> Path | None:
@@ -83,6 +84,12 @@ class Postgres:
         with psycopg.connect(self.url, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         return self.url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(autouse=True)
+def no_database_url_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FEEDBACK_DATABASE_URL in the developer's shell must not reach the tests' UIs."""
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
 
 
 @pytest.fixture(scope="session")

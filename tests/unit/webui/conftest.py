@@ -16,6 +16,13 @@ from flask import Flask
 from urllib3.exceptions import NewConnectionError
 
 from webui.config import WebUIConfig
+from webui.feedback.store import DATABASE_URL_ENV
+
+
+@pytest.fixture(autouse=True)
+def no_database_url_from_outside(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FEEDBACK_DATABASE_URL in the developer's shell must not reach the tests' UIs."""
+    monkeypatch.delenv(DATABASE_URL_ENV, raising=False)
 
 
 @pytest.fixture

@@ -267,3 +267,14 @@ def test_outcomes_are_counted_in_metrics(client, handler):
     assert 'webui_feedback_total{outcome="stored"} 1.0' in metrics
     assert 'webui_feedback_total{outcome="invalid"} 1.0' in metrics
     assert 'webui_feedback_total{outcome="full"} 0.0' in metrics
+
+
+def test_without_sqlite_and_without_a_database_url_corrections_are_refused(app, config, handler):
+    off = create_app(replace(config, feedback_sqlite=False))
+    answer_like(app, off)
+    response = off.test_client().post("/api/feedback", json={"image": B64, "label": 3})
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "feedback_off"
+    assert "Retry-After" not in response.headers  # it will not come back by waiting
+    assert handler.sent == []
+    assert not config.feedback_db_file.exists()
