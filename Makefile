@@ -156,7 +156,7 @@ images: $(STAMP) setup-podman  ## build the TorchServe and web UI images (podman
 up: $(STAMP) setup-podman  ## start docker-compose.yml detached; returns when the UI is ready
 	$(PY) -m tools.containers up $(if $(UI_PORT),--ui-port $(UI_PORT))
 
-down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its key volume too)
+down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its volumes too: keys, corrections)
 	$(PY) -m tools.containers down $(if $(V),--volumes)
 
 bench-stack: images setup-wrk  ## throughput of `make run` and of the compose stack, side by side (wrk)
