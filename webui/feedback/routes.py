@@ -17,13 +17,12 @@ import struct
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, jsonify, request
-from sqlalchemy.exc import SQLAlchemyError
 
 from webui.config import WebUIConfig
 from webui.errors import ApiError
 from webui.feedback.ratelimit import RateLimiter, retry_after
 from webui.feedback.request import FeedbackRequest, read_feedback
-from webui.feedback.store import Correction, FeedbackStore, StoreFull
+from webui.feedback.store import STORE_ERRORS, Correction, FeedbackStore, StoreFull
 from webui.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ def feedback():
     except StoreFull:
         message = f"The corrections store is full ({config.feedback_max_stored:,}): thank you!"
         raise state.refuse("full", ApiError(507, "store_full", message)) from None
-    except SQLAlchemyError as exc:
+    except STORE_ERRORS as exc:
         log.error("cannot store a correction in %s: %s", state.store.describe(), exc)
         raise state.unavailable("unavailable", "The corrections store is unavailable.") from None
     state.metrics.feedback.labels(outcome="stored").inc()

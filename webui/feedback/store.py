@@ -25,6 +25,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -39,6 +40,11 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 ADVISORY_LOCK_KEY = 0x6469676974
 # Seconds SQLite waits for another writer's lock before failing (a failure is a 503, not a loss).
 SQLITE_BUSY_TIMEOUT_MS = 5000
+
+
+# What a database that is down, locked, or at a revision this code does not know raises: answered
+# 503 by the route, logged at start, never fatal to the UI (predictions do not need the store).
+STORE_ERRORS = (SQLAlchemyError, CommandError)
 
 
 class StoreFull(Exception):
@@ -191,5 +197,5 @@ def migrate_at_start(store: FeedbackStore) -> None:
     try:
         store.migrate()
         log.info("corrections are stored in %s", store.describe())
-    except SQLAlchemyError as exc:
+    except STORE_ERRORS as exc:
         log.error("the corrections database %s is unavailable: %s", store.describe(), exc)
