@@ -101,6 +101,8 @@ class WebUIConfig:
                 f"threads ({self.threads}) must exceed max_in_flight ({self.max_in_flight}): "
                 "otherwise requests beyond the bound queue instead of being answered 503"
             )
+        if self.feedback_burst < 1 or self.feedback_per_minute <= 0:
+            raise ValueError("feedback_burst must be 1 or more and feedback_per_minute above 0")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebUIConfig:

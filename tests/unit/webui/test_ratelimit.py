@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from webui.config import WebUIConfig
 from webui.feedback import ratelimit
 from webui.feedback.ratelimit import RateLimiter, retry_after
 
@@ -51,3 +52,9 @@ def test_the_table_stays_bounded_and_forgets_refilled_buckets(monkeypatch):
 
 def test_retry_after_is_whole_seconds_rounded_up():
     assert [retry_after(w) for w in (0.01, 1.0, 1.2, 9.99)] == ["1", "1", "2", "10"]
+
+
+@pytest.mark.parametrize("settings", [{"feedback_burst": 0}, {"feedback_per_minute": 0.0}])
+def test_a_rate_limit_that_admits_nothing_is_refused_at_start(settings):
+    with pytest.raises(ValueError, match="feedback_"):
+        WebUIConfig(**settings)
