@@ -21,7 +21,9 @@ from flask import Request
 from webui.api import READ_MODES, image_type
 from webui.errors import ApiError
 
-DATA_URL = re.compile(r"data:[\w.+-]+/[\w.+-]+(;[\w-]+=[\w.-]+)*;base64,", re.ASCII)
+# A data URL's header; browsers write "data:application/octet-stream;base64," for untyped blobs,
+# some "data:;base64,". The type is not trusted either way: the bytes say what the image is.
+DATA_URL = re.compile(r"data:([\w.+-]+/[\w.+-]+)?(;[\w-]+=[\w.-]+)*;base64,", re.ASCII)
 WHITESPACE = re.compile(rb"\s+")
 MAX_POSITION = 11  # the handler reads at most 12 digits
 

@@ -107,6 +107,15 @@ def test_a_data_url_and_the_optional_fields(client, handler, config):
     assert row.original == ORIGINAL
 
 
+@pytest.mark.parametrize(
+    "header", ["data:;base64,", "data:application/octet-stream;base64,", "data:image/jpeg;base64,"]
+)
+def test_the_data_urls_type_is_not_trusted_the_bytes_are(client, handler, config, header):
+    response = client.post("/api/feedback", json={"image": header + B64, "label": 3})
+    assert response.status_code == 201
+    assert response.get_json()["stored"]["original_content_type"] == "image/png"
+
+
 def test_a_number_correction_stores_the_digit_at_its_position(client, answering, config):
     answering.body = NUMBER
     body = {"image": B64, "label": 7, "predicted": 2, "mode": "number", "position": 1}
