@@ -12,7 +12,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 .PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train tune \
         export ship \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down \
+        token webui run realistic bench-realistic bench-chain bench-threshold bench-feedback-gain \
+        setup-podman images up down \
         bench-stack test test-fast test-containers test-chaos lint format clean
 
 help:  ## list the targets
@@ -127,6 +128,12 @@ bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchS
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
+
+# Retrains 2 arms × SEEDS (default 3) with a short recipe: about 30 min on two quiet cores.
+bench-feedback-gain: $(STAMP)  ## held-out corrected realistic digits, retrained without/with them
+	@test -f artifacts/realistic/labels.csv || $(PY) -m bench.realistic_digits
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
+	  $(PY) -m bench.feedback_gain --normalised "$$NORMALISED" $(if $(SEEDS),--seeds $(SEEDS))
 
 bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
 	$(PY) -m bench.preprocess_speed
