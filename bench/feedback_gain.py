@@ -148,7 +148,7 @@ def per_group(right: torch.Tensor, groups: list[str]) -> dict[str, float]:
 def mean_sd(values: list[float]) -> dict[str, float]:
     """Mean and n − 1 standard deviation (0 for one value), as training's seeds table."""
     array = np.array(values, dtype=np.float64)
-    return {"mean": array.mean(), "sd": array.std(ddof=1) if len(array) > 1 else 0.0}
+    return {"mean": float(array.mean()), "sd": float(array.std(ddof=1)) if len(array) > 1 else 0.0}
 
 
 def measure(config: Config, base: TrainConfig, mnist: Mnist | None = None) -> dict:

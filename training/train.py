@@ -208,6 +208,11 @@ def train(
     checkpoints; it may raise to end the run there (make tune prunes trials that way).
     """
     started = time.perf_counter()
+    extra = None  # read first: a bad --extra-data folder stops the run before anything is written
+    if cfg.extra_data:
+        if cfg.extra_weight <= 0:
+            raise ExtraDataError(f"--extra-weight must be above 0, not {cfg.extra_weight}")
+        extra = load_extra(Path(cfg.extra_data))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -226,10 +231,7 @@ def train(
     train_x, train_y = images[train_idx], mnist.train_labels[train_idx]
     val_x, val_y = images[val_idx], mnist.train_labels[val_idx]
     n_mnist, n_extra, extra_record = len(train_x), 0, None
-    if cfg.extra_data:
-        if cfg.extra_weight <= 0:
-            raise ExtraDataError(f"--extra-weight must be above 0, not {cfg.extra_weight}")
-        extra = load_extra(Path(cfg.extra_data))
+    if extra is not None:
         extra_record = extra.describe(cfg.extra_weight)
         # Appended after the MNIST split: validation and test never see them.
         train_x, train_y = torch.cat([train_x, extra.images]), torch.cat([train_y, extra.labels])
