@@ -63,9 +63,11 @@ data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
 	$(PY) -m tools.normalised_mnist
 
+# EXTRA_DATA=dir (a `make feedback-export` folder) adds those digits to training, EXTRA_WEIGHT=2 each.
 train: $(STAMP)  ## train on the served digits (data/normalised, built first; CONFIG=file.json), export, report
 	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
-	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG))
+	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG)) \
+	    $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) $(if $(EXTRA_WEIGHT),--extra-weight $(EXTRA_WEIGHT))
 
 # Resumable: running it again continues the study in runs/tune/study.db.
 tune: $(STAMP)  ## search hyperparameters on validation for BUDGET_MIN minutes (default 5) → runs/tune/

@@ -54,9 +54,8 @@ class TrainConfig:
     # The digits as served (tools.normalised_mnist): a cache .npz, or a folder holding it (the
     # newest made from these MNIST files); "" = the raw MNIST tensors, as before.
     normalised: str = "data/normalised"
-    # More labelled 28×28 digits (a `make feedback-export` folder, training.extra_data) for the
-    # training split only; "" = none. Each counts extra_weight times an MNIST digit (oversampled).
-    extra_data: str = ""
+    # Each extra digit counts extra_weight times an MNIST digit, by oversampling.
+    extra_data: str = ""  # a make feedback-export folder: its digits join training only ("": none)
     extra_weight: float = 2.0  # draws of each extra digit per epoch (fractions drawn at random)
     # model
     width: int = 24  # channels of the first convolution; later stages use 2× and 4×
