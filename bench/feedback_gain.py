@@ -12,8 +12,8 @@ tools.digit_dataset (as `make feedback-export` would) and trained on with --extr
 handler refuses have no answer to correct: they are left out of both parts.
 
 Both arms train the same short recipe (--epochs, every other TrainConfig default) on the same
-seeds, so each seed has the same MNIST split, initialisation and augmentation stream up to the
-extra digits; only --extra-data differs. Each model is its best-validation checkpoint. Reported:
+seeds, so a seed's two arms share the MNIST split and the initialisation; only --extra-data
+differs. Each model is its best-validation checkpoint. Reported:
 held-out accuracy per seed and mean ± sd for both arms and their paired difference, the MNIST
 validation accuracy of both (nothing lost on MNIST), and the shipped model's held-out accuracy.
 The MNIST test set is not scored here. Results: --out/results.json and results.md.
