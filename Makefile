@@ -12,7 +12,8 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 .PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool setup-postgres data normalised \
         train tune export ship feedback-export \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down \
+        token webui run realistic bench-realistic bench-chain bench-threshold bench-feedback-gain \
+        setup-podman images up down \
         bench-stack test test-fast test-containers test-chaos lint format clean
 
 help:  ## list the targets
@@ -70,9 +71,11 @@ data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
 	$(PY) -m tools.normalised_mnist
 
+# EXTRA_DATA=dir (a `make feedback-export` folder) adds those digits to training, EXTRA_WEIGHT=2 each.
 train: $(STAMP)  ## train on the served digits (data/normalised, built first; CONFIG=file.json), export, report
 	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
-	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG))
+	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG)) \
+	    $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) $(if $(EXTRA_WEIGHT),--extra-weight $(EXTRA_WEIGHT))
 
 # Resumable: running it again continues the study in runs/tune/study.db.
 tune: $(STAMP)  ## search hyperparameters on validation for BUDGET_MIN minutes (default 5) → runs/tune/
@@ -140,6 +143,12 @@ bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchS
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
+
+# Retrains 2 arms × SEEDS (default 3) with a short recipe: about 30 min on two quiet cores.
+bench-feedback-gain: $(STAMP)  ## held-out corrected realistic digits, retrained without/with them
+	@test -f artifacts/realistic/labels.csv || $(PY) -m bench.realistic_digits
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
+	  $(PY) -m bench.feedback_gain --normalised "$$NORMALISED" $(if $(SEEDS),--seeds $(SEEDS))
 
 bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
 	$(PY) -m bench.preprocess_speed
