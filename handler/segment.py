@@ -45,8 +45,12 @@ class SegmentConfig:
     noise_size: float = 0.2  # a lone piece smaller than this share of the digit height is dropped
     split_aspect: float = 0.8  # pieces wider than this times their height may be several digits
     split_margin: float = 0.2  # cuts are tried between this share of the width and 1 − it
-    split_cuts: int = 4  # the deepest minima of the column profile tried as cuts
-    split_gain: float = 1.0  # split when halves' confidence product > gain × the whole's
+    split_cuts: int = 4  # the deepest minima of the column profile tried as cuts…
+    split_steps: int = 7  # …and this many cuts evenly spaced between the margins
+    # The classifier is sure of many a squeezed pair too: as one digit, a piece wider than
+    # `wide_aspect` × its height loses wide_weight × the excess from its log confidence.
+    wide_aspect: float = 1.4
+    wide_weight: float = 2.0
     split_depth: int = 2  # a half may be split again, this many times (three touching digits)
 
 
@@ -57,7 +61,7 @@ class Segment(NamedTuple):
     box: Box  # its ink's bounding box in the image as sent
 
 
-@dataclass
+@dataclass(eq=False)  # pieces are told apart by identity
 class _Piece:
     """Ink pixels read as one unit (a blob, several merged, or part of a cut blob)."""
 
@@ -209,17 +213,24 @@ def _merge(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_
 def _join_fragments(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_Piece]:
     """A short piece joins the nearest digit within reach; a tiny lone one is noise."""
     kept = list(pieces)
-    for piece in sorted(pieces, key=lambda p: p.height):
-        if piece.height >= config.fragment_height * height or len(kept) == 1:
-            continue
-        others = [other for other in kept if other is not piece]
-        gaps = [max(other.left - piece.right, piece.left - other.right, 0.0) for other in others]
-        nearest = int(np.argmin(gaps))
-        if gaps[nearest] <= config.fragment_gap * height:
-            kept.remove(piece)
-            kept[kept.index(others[nearest])] = others[nearest].join(piece)
-        elif max(piece.height, piece.width) < config.noise_size * height:
-            kept.remove(piece)
+    changed = True
+    while changed and len(kept) > 1:
+        changed = False
+        for i, piece in enumerate(kept):
+            if piece.height >= config.fragment_height * height:
+                continue
+            gaps = [
+                max(other.left - piece.right, piece.left - other.right, 0.0) if j != i else np.inf
+                for j, other in enumerate(kept)
+            ]
+            nearest = int(np.argmin(gaps))
+            if gaps[nearest] <= config.fragment_gap * height:
+                kept[nearest] = kept[nearest].join(piece)
+            elif max(piece.height, piece.width) >= config.noise_size * height:
+                continue
+            del kept[i]
+            changed = True
+            break
     return sorted(kept, key=lambda piece: piece.left)
 
 
@@ -235,7 +246,8 @@ def _split(
     depth: int = 0,
 ) -> list[_Piece]:
     """A piece too wide for one digit → the digits the classifier is surest of (or itself)."""
-    if depth >= config.split_depth or piece.width <= config.split_aspect * piece.height:
+    aspect = piece.width / piece.height
+    if depth >= config.split_depth or aspect <= config.split_aspect:
         return [piece]
     cuts = _cut_candidates(piece, strength, config)
     if not cuts:
@@ -245,10 +257,11 @@ def _split(
     for left, right in halves:
         digits += [normalize_digit(_crop(left, strength), min_stroke)]
         digits += [normalize_digit(_crop(right, strength), min_stroke)]
-    confidence = np.asarray(classify(digits)).max(axis=1)
-    products = confidence[1::2] * confidence[2::2]
-    best = int(np.argmax(products))
-    if products[best] <= config.split_gain * confidence[0]:
+    log_confidence = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
+    as_two = log_confidence[1::2] + log_confidence[2::2]
+    best = int(np.argmax(as_two))
+    as_one = log_confidence[0] - config.wide_weight * max(0.0, aspect - config.wide_aspect)
+    if as_two[best] <= as_one:
         return [piece]
     left, right = halves[best]
     return [
@@ -258,7 +271,8 @@ def _split(
 
 
 def _cut_candidates(piece: _Piece, strength: np.ndarray, config: SegmentConfig) -> list[float]:
-    """Positions (along the slant) of the deepest minima of the ink's column profile."""
+    """Where to try cutting (along the slant): the deepest minima of the ink's column profile,
+    and evenly spaced places."""
     start = piece.left
     weight = strength[piece.rows, piece.columns]
     bins = np.floor(piece.along - start).astype(np.int64)
@@ -273,7 +287,9 @@ def _cut_candidates(piece: _Piece, strength: np.ndarray, config: SegmentConfig) 
     if not minima.size:
         minima = inside[np.argsort(profile[inside])[:1]] if inside.size else minima
     deepest = minima[np.argsort(profile[minima], kind="stable")[: config.split_cuts]]
-    return [start + float(column) + 0.5 for column in deepest]
+    even = np.linspace(low, high, config.split_steps).round().astype(np.int64)
+    columns = np.unique(np.concatenate([deepest, even[(even >= 1) & (even <= profile.size - 2)]]))
+    return [start + float(column) + 0.5 for column in columns]
 
 
 # ---- out ---------------------------------------------------------------------------------------
