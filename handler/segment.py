@@ -39,7 +39,7 @@ class SegmentConfig:
     max_digits: int = 12  # more digits found answer 422 too_many_digits
     max_slant: float = 0.5  # steepest slant searched, as a shear (x shift per row; 0.5 ≈ 27°)
     slant_steps: int = 11  # shears tried between −max_slant and max_slant
-    merge_overlap: float = 0.5  # pieces overlapping in x by this share of the narrower: one digit
+    merge_overlap: float = 0.7  # pieces overlapping in x by this share of the narrower: one digit
     fragment_height: float = 0.5  # a piece shorter than this share of the line's digit height…
     fragment_gap: float = 0.15  # …within this share of that height of a digit joins it
     noise_size: float = 0.2  # a lone piece smaller than this share of the digit height is dropped
