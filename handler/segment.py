@@ -37,6 +37,7 @@ class SegmentConfig:
     """How a line of digits is cut up; chosen on strings of MNIST training digits (bench)."""
 
     max_digits: int = 12  # more digits found answer 422 too_many_digits
+    max_pieces_per_digit: int = 8  # more blobs of ink than this × max_digits: too_many_digits too
     max_slant: float = 0.5  # steepest slant searched, as a shear (x shift per row; 0.5 ≈ 27°)
     slant_steps: int = 11  # shears tried between −max_slant and max_slant
     merge_overlap: float = 0.7  # pieces overlapping in x by this share of the narrower: one digit
@@ -116,6 +117,8 @@ def segment_ink(
     pieces = _pieces(strength, config)
     if not pieces:
         raise InputError("no_digit", 422, "No digit found: the image is blank.")
+    # Merging compares pieces pairwise: so many blobs are no number (noise, a page of text).
+    _refuse_too_many(len(pieces), config, config.max_pieces_per_digit)
     height = _digit_height(pieces)
     pieces = _merge(pieces, height, config)
     _refuse_too_many(len(pieces), config)
@@ -133,12 +136,13 @@ def segment_ink(
     ]
 
 
-def _refuse_too_many(count: int, config: SegmentConfig) -> None:
-    if count > config.max_digits:
+def _refuse_too_many(count: int, config: SegmentConfig, per_digit: int = 1) -> None:
+    if count > config.max_digits * per_digit:
+        found = f"{count} digits" if per_digit == 1 else f"{count} separate marks"
         raise InputError(
             "too_many_digits",
             422,
-            f"{count} digits found; a number may have at most {config.max_digits}.",
+            f"{found} found; a number may have at most {config.max_digits} digits.",
         )
 
 

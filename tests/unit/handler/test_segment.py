@@ -149,3 +149,13 @@ def test_a_blank_image_is_no_digit():
 def test_segment_ink_takes_the_ink_stage_result():
     ink = find_ink(drawing([one(100), one(300)]))
     assert len(segment_ink(ink, by_shape, min_stroke=2.5)) == 2
+
+
+def test_a_field_of_marks_is_refused_before_any_merging():
+    image = Image.new("L", (840, 280), 255)
+    for i in range(100):  # 100 equal blobs: none is a speck next to the others
+        x, y = 20 + (i % 25) * 32, 40 + (i // 25) * 60
+        ImageDraw.Draw(image).rectangle([x, y, x + 12, y + 12], fill=0)
+    with pytest.raises(InputError) as caught:
+        read_number(encode(image), by_shape)
+    assert caught.value.code == "too_many_digits" and "100 separate marks" in caught.value.message
