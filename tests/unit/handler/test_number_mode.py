@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from handler.mnist_handler import MnistHandler
 from handler.preprocess import preprocess
 from tests.unit.handler.digit_images import encode
 
@@ -116,3 +117,12 @@ def test_numbers_and_digits_of_a_batch_share_one_forward_pass(handler, context):
     assert digit["digit"] == 1
     assert [m[2] for m in context.metrics.named("ForwardPasses")] == [1]
     assert [m[2] for m in context.metrics.named("BatchImages")] == [4]
+
+
+def test_segmentation_settings_come_from_the_model_config(context):
+    context.handler_settings = {"segment": {"max_digits": 2}}
+    handler = MnistHandler()
+    handler.initialize(context)
+    context.headers[0] = {"X-Read": "number"}
+    [answer] = handler.handle([{"body": bytearray(number_image("171"))}], context)
+    assert answer["error"] == "too_many_digits" and "at most 2" in answer["message"]
