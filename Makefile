@@ -13,7 +13,7 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
         train tune export ship feedback-export \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
         token webui run realistic bench-realistic bench-chain bench-threshold bench-feedback-gain \
-        setup-podman images up down \
+        bench-numbers setup-podman images up down \
         bench-stack test test-fast test-containers test-chaos lint format clean
 
 help:  ## list the targets
@@ -140,6 +140,10 @@ bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and o
 
 bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchServe (own, free ports)
 	$(PY) -m bench.mnist_chain
+
+# SPLIT=train scores strings of MNIST training digits instead: for choosing segmentation parameters.
+bench-numbers: $(STAMP)  ## whole numbers: generate strings of MNIST test digits, read them in-process → artifacts/numbers
+	$(PY) -m bench.number_eval $(if $(SPLIT),--split $(SPLIT)) $(if $(COUNT),--count $(COUNT))
 
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
