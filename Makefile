@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteractive apt-get
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool data normalised train tune \
-        export ship \
+.PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool setup-postgres data normalised \
+        train tune export ship feedback-export \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
-        token webui run realistic bench-realistic bench-chain bench-threshold setup-podman images up down \
+        token webui run realistic bench-realistic bench-chain bench-threshold bench-feedback-gain \
+        bench-numbers setup-podman images up down \
         bench-stack test test-fast test-containers test-chaos lint format clean
 
 help:  ## list the targets
@@ -44,6 +45,14 @@ setup-promtool:
 	@command -v promtool >/dev/null 2>&1 || { echo "Installing promtool (checks deploy/prometheus)…"; \
 	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends prometheus; }
 
+# A PostgreSQL server for the corrections store's tests (tests/integration/feedback start their
+# own, in a temporary directory on a free port). Without the recommended extras; where systemd
+# runs, the package also starts a cluster of its own on :5432, which the tests never use.
+setup-postgres:
+	@test -x "$$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | tail -n1)/initdb" || { \
+	  echo "Installing PostgreSQL (the corrections store's tests run against it)…"; \
+	  $(APT) update -qq && $(APT) install -y -qq --no-install-recommends postgresql; }
+
 setup-podman:
 	@command -v podman >/dev/null 2>&1 && command -v mmdebstrap >/dev/null 2>&1 || { \
 	  echo "Installing podman (containers) and mmdebstrap (a base image without a registry)…"; \
@@ -62,9 +71,11 @@ data: $(STAMP)  ## fetch and verify genuine MNIST into data/mnist
 normalised: $(STAMP)  ## cache the handler's preprocessing of all 70,000 MNIST digits (data/normalised)
 	$(PY) -m tools.normalised_mnist
 
+# EXTRA_DATA=dir (a `make feedback-export` folder) adds those digits to training, EXTRA_WEIGHT=2 each.
 train: $(STAMP)  ## train on the served digits (data/normalised, built first; CONFIG=file.json), export, report
 	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
-	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG))
+	  $(PY) -m training.train --normalised "$$NORMALISED" $(if $(CONFIG),--config $(CONFIG)) \
+	    $(if $(EXTRA_DATA),--extra-data $(EXTRA_DATA)) $(if $(EXTRA_WEIGHT),--extra-weight $(EXTRA_WEIGHT))
 
 # Resumable: running it again continues the study in runs/tune/study.db.
 tune: $(STAMP)  ## search hyperparameters on validation for BUDGET_MIN minutes (default 5) → runs/tune/
@@ -82,6 +93,11 @@ ship: $(STAMP)  ## copy the last `make train` run (runs/mnist) into training/shi
 	mkdir -p training/shipped
 	for f in $(SHIPPED_FILES); do cp runs/mnist/$$f training/shipped/; done
 	$(MAKE) archive
+
+# FEEDBACK_DATABASE_URL=postgresql://… reads PostgreSQL instead of .run/feedback.db.
+feedback-export: $(STAMP)  ## write the web UI's corrections as a data set (IDX, labels.csv, PNGs) to OUT=dir
+	@test -n "$(OUT)" || { echo "usage: make feedback-export OUT=dir"; exit 2; }
+	$(PY) -m tools.feedback_export $(OUT)
 
 bench-train: $(STAMP)  ## training throughput and time to 99.0% / 99.5% validation accuracy
 	$(PY) -m bench.train_speed
@@ -125,8 +141,18 @@ bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and o
 bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchServe (own, free ports)
 	$(PY) -m bench.mnist_chain
 
+# SPLIT=train scores strings of MNIST training digits instead: for choosing segmentation parameters.
+bench-numbers: $(STAMP)  ## whole numbers: generate strings of MNIST test digits, read them in-process → artifacts/numbers
+	$(PY) -m bench.number_eval $(if $(SPLIT),--split $(SPLIT)) $(if $(COUNT),--count $(COUNT))
+
 bench-threshold: $(STAMP)  ## choose the web UI's "not sure" threshold (MNIST validation, realistic)
 	$(PY) -m bench.confidence_threshold
+
+# Retrains 2 arms × SEEDS (default 3) with a short recipe: about 30 min on two quiet cores.
+bench-feedback-gain: $(STAMP)  ## held-out corrected realistic digits, retrained without/with them
+	@test -f artifacts/realistic/labels.csv || $(PY) -m bench.realistic_digits
+	NORMALISED=$$($(PY) -m tools.normalised_mnist) && \
+	  $(PY) -m bench.feedback_gain --normalised "$$NORMALISED" $(if $(SEEDS),--seeds $(SEEDS))
 
 bench-preprocess: $(STAMP)  ## preprocessing time per kind of input (canvas, upload, photo), in-process
 	$(PY) -m bench.preprocess_speed
@@ -143,7 +169,7 @@ images: $(STAMP) setup-podman  ## build the TorchServe and web UI images (podman
 up: $(STAMP) setup-podman  ## start docker-compose.yml detached; returns when the UI is ready
 	$(PY) -m tools.containers up $(if $(UI_PORT),--ui-port $(UI_PORT))
 
-down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its key volume too)
+down: $(STAMP) setup-podman  ## stop and remove the stack (V=1: its volumes too: keys, corrections)
 	$(PY) -m tools.containers down $(if $(V),--volumes)
 
 bench-stack: images setup-wrk  ## throughput of `make run` and of the compose stack, side by side (wrk)
@@ -172,7 +198,7 @@ test-containers: images  ## build the images, then check the compose stack end t
 test-chaos: setup setup-wrk  ## chaos: killed worker and frontend, overload, slow clients, bombs, soak
 	timeout --signal=INT 600 $(PY) -m pytest tests/chaos
 
-test: setup setup-chromium setup-promtool lint  ## the whole suite: lint, unit, integration and browser tests
+test: setup setup-chromium setup-promtool setup-postgres lint  ## the whole suite: lint, unit, integration and browser tests
 	$(PY) -m training.data --quiet || echo "MNIST unavailable: the tests that need it will be skipped."
 	$(PY) -m pytest
 

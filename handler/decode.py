@@ -82,6 +82,7 @@ def decode_base64_text(text: str, limits: Limits = Limits()) -> bytes:
 
 
 Pixels = tuple[np.ndarray, np.ndarray | None]  # uint8 grey and alpha (None: opaque)
+Size = tuple[int, int]  # width, height
 
 
 def decode_image(data: bytes, limits: Limits = Limits()) -> Pixels:
@@ -89,10 +90,27 @@ def decode_image(data: bytes, limits: Limits = Limits()) -> Pixels:
 
     Sizes are checked before any pixel is decoded (open_image).
     """
+    return decode_image_and_size(data, limits)[0]
+
+
+def decode_image_and_size(data: bytes, limits: Limits = Limits()) -> tuple[Pixels, Size]:
+    """decode_image, and the upright image's (width, height) as sent.
+
+    The pixels may be smaller (a big JPEG decoded at 1/2 to 1/8 scale): the size maps positions
+    found in them back onto the image as sent.
+    """
     image, jpeg = _open(data, limits)
     with _refusals():
         pixels = _decode_with_opencv(data, image, jpeg, limits)
-        return pixels if pixels is not None else _decode_with_pil(image, limits)
+        pixels = pixels if pixels is not None else _decode_with_pil(image, limits)
+    width, height = image.size
+    rows, columns = pixels[0].shape
+    # Turned a quarter by its orientation: the header's sides are swapped (the nearer aspect).
+    if abs(np.log(columns * height / (rows * width))) > abs(
+        np.log(columns * width / (rows * height))
+    ):
+        width, height = height, width
+    return pixels, (width, height)
 
 
 def open_image(data: bytes, limits: Limits = Limits()) -> Image.Image:

@@ -1,8 +1,13 @@
 """TorchServe handler: digit images in, `{"digit", "confidence", "top3"}` out.
 
+Asked to read a whole number (JSON field `"read": "number"`, form field `read=number` or header
+`X-Read: number`), each image answers `{"number", "confidence", "digits": [...]}` instead: its
+digits found by handler.segment, each read as a single digit, with its box.
+
 One batch from TorchServe goes through three steps:
-  decode   each request → its images as 28×28 uint8 digits (handler.preprocess), or errors
-  predict  every good image of the batch stacked into ONE tensor, one forward pass, softmax
+  decode   each request → its images as 28×28 uint8 digits (handler.preprocess), or as the list
+           of a number's digits (handler.segment), or errors
+  predict  every digit of the batch stacked into ONE tensor, one forward pass, softmax
   encode   each request → its JSON answer and HTTP status (set per request, so one bad request
            never fails the others in its batch)
 
@@ -39,13 +44,16 @@ from handler.decode import declared_pixels, decode_base64_text
 from handler.limits import InputError, Limits
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess, to_png
+from handler.segment import Segment, SegmentConfig, read_number
 
 logger = logging.getLogger(__name__)
 
-OPTION_FIELDS = {"preview", "model_name"}  # request fields that are options, not images
+OPTION_FIELDS = {"preview", "read", "model_name"}  # request fields that are options, not images
 # A KServe v1 instance: {"data": base64}, {"b64": base64} or the bare base64 text.
 INSTANCE_FIELDS = ("data", "b64")
 PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and multipart bodies
+READ_HEADER = "x-read"  # `-H "X-Read: number"`: read each image as a whole number
+READ_MODES = ("digit", "number")  # what `read` may ask for; digit is the default
 TRUE_WORDS = {"1", "true", "yes", "on"}
 GAUGE = MetricTypes.GAUGE
 
@@ -55,6 +63,7 @@ class HandlerSettings:
     """The handler's settings: the `handler:` section of model-config.yaml, all optional."""
 
     limits: Limits = field(default_factory=Limits)  # preprocessing limits and thresholds
+    segment: SegmentConfig = field(default_factory=SegmentConfig)  # reading a whole number
     max_images_per_request: int = 64  # more images in one request answer 413
     # A request's images together (when it has several), width × height from their headers,
     # checked before any is decoded: 64 MP is ~7 of the costliest full-size images (~2 s). With
@@ -67,20 +76,22 @@ class HandlerSettings:
         section = dict(section or {})
         limit_names = {f.name for f in dataclasses.fields(Limits)}
         limits = Limits(**{k: section.pop(k) for k in list(section) if k in limit_names})
-        own = {f.name for f in dataclasses.fields(cls)} - {"limits"}
+        segment = SegmentConfig(**(section.pop("segment", None) or {}))
+        own = {f.name for f in dataclasses.fields(cls)} - {"limits", "segment"}
         unknown = set(section) - own
         if unknown:
             raise ValueError(
                 f"Unknown keys in model-config.yaml handler section: {sorted(unknown)}"
             )
-        return cls(limits=limits, **section)
+        return cls(limits=limits, segment=segment, **section)
 
 
 @dataclass
 class DecodedRequest:
-    """One request after decoding: per image a digit or the reason it was refused."""
+    """One request after decoding: per image a digit (a number's digits when reading numbers)
+    or the reason it was refused."""
 
-    images: list[np.ndarray | InputError]
+    images: list[np.ndarray | list[Segment] | InputError]
     as_list: bool  # the client sent a list (or several files): answer with a list
     preview: bool  # include the 28×28 the model saw, as base64 PNG
     kserve_v1: bool  # {"instances": [...]}: answer {"predictions": [...]}
@@ -121,13 +132,13 @@ class MnistHandler(BaseHandler):
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
         """TorchServe's entry point: one answer per request, statuses set per request."""
         decoded = [self.decode(i, request, context) for i, request in enumerate(data)]
-        digits = [
-            image
-            for request in decoded
-            if isinstance(request, DecodedRequest)
-            for image in request.images
-            if isinstance(image, np.ndarray)
-        ]
+        digits = []
+        for request in decoded:
+            for image in request.images if isinstance(request, DecodedRequest) else ():
+                if isinstance(image, np.ndarray):
+                    digits.append(image)
+                elif isinstance(image, list):  # a number: its digits, left to right
+                    digits += [segment.digit for segment in image]
         probabilities = iter(self.predict(digits, context))
         answers = []
         for idx, request in enumerate(decoded):
@@ -158,6 +169,7 @@ class MnistHandler(BaseHandler):
     def _decode(self, idx: int, request: dict[str, Any], context: Any) -> DecodedRequest:
         headers = {k.lower(): v for k, v in (context.get_all_request_header(idx) or {}).items()}
         preview = _is_true(headers.get(PREVIEW_HEADER)) or _is_true(request.get("preview"))
+        number = _reads_number(headers.get(READ_HEADER)) or _reads_number(request.get("read"))
         payloads: list[Any] = []  # image bytes, base64 text, or whatever the client put there
         as_list = kserve_v1 = False
         for name, value in request.items():
@@ -166,6 +178,7 @@ class MnistHandler(BaseHandler):
             value = _maybe_json(value)
             if isinstance(value, dict):
                 preview = preview or _is_true(value.get("preview"))
+                number = _reads_number(value.get("read")) or number
                 kserve_v1 = kserve_v1 or "instances" in value
                 value = _images_in(value)
             if isinstance(value, list):
@@ -185,7 +198,8 @@ class MnistHandler(BaseHandler):
         files = [self._to_file(payload) for payload in payloads]
         if len(files) > 1:  # one image alone is held to the per-image limits
             self._check_request_pixels(files)
-        images = [self._to_digit(file) for file in files]
+        to_image = self._to_number if number else self._to_digit
+        images = [to_image(file) for file in files]
         return DecodedRequest(
             images=images, as_list=as_list or len(images) > 1, preview=preview, kserve_v1=kserve_v1
         )
@@ -232,6 +246,18 @@ class MnistHandler(BaseHandler):
             logger.exception("Unexpected preprocessing failure")
             return InputError("bad_image", 400, f"The image could not be read ({error}).")
 
+    def _to_number(self, file: bytes | InputError) -> list[Segment] | InputError:
+        """An image file → the digits of the number it shows, or the error that explains why not."""
+        if isinstance(file, InputError):
+            return file
+        try:
+            return read_number(file, self.classify, self.settings.limits, self.settings.segment)
+        except InputError as error:
+            return error
+        except Exception as error:  # an input no check foresaw must not kill the worker
+            logger.exception("Unexpected segmentation failure")
+            return InputError("bad_image", 400, f"The image could not be read ({error}).")
+
     # ---- predict -------------------------------------------------------------------------------
 
     def predict(self, digits: list[np.ndarray], context: Any) -> torch.Tensor:
@@ -239,9 +265,7 @@ class MnistHandler(BaseHandler):
         if not digits:
             return torch.empty(0, 10)
         started = time.perf_counter()
-        batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
-        with torch.inference_mode():
-            probabilities = torch.softmax(self.model(batch).float(), dim=1)
+        probabilities = self._forward(digits)
         elapsed_ms = (time.perf_counter() - started) * 1000
         context.metrics.add_time("InferenceTime", elapsed_ms, idx=None, dimensions=[])
         context.metrics.add_metric(
@@ -250,6 +274,15 @@ class MnistHandler(BaseHandler):
         context.metrics.add_counter("ImagesClassified", len(digits), idx=None, dimensions=[])
         context.metrics.add_counter("ForwardPasses", 1, idx=None, dimensions=[])
         return probabilities
+
+    def classify(self, digits: list[np.ndarray]) -> np.ndarray:
+        """(N, 10) probabilities, for segmentation to choose where touching digits are cut."""
+        return self._forward(digits).numpy()
+
+    def _forward(self, digits: list[np.ndarray]) -> torch.Tensor:
+        batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
+        with torch.inference_mode():
+            return torch.softmax(self.model(batch).float(), dim=1)
 
     # ---- encode --------------------------------------------------------------------------------
 
@@ -268,6 +301,8 @@ class MnistHandler(BaseHandler):
         for image in request.images:
             if isinstance(image, InputError):
                 items.append((self._error(image, context), image.status))
+            elif isinstance(image, list):
+                items.append((self._number(image, probabilities, request.preview), 200))
             else:
                 items.append((self._result(image, next(probabilities), request.preview), 200))
         if request.kserve_v1:
@@ -291,6 +326,25 @@ class MnistHandler(BaseHandler):
             result["preview"] = base64.b64encode(to_png(digit)).decode("ascii")
         return result
 
+    def _number(self, segments: list[Segment], probabilities: Any, preview: bool) -> dict:
+        """A number's answer: its digits left to right, each with its box in the image as sent.
+
+        Its confidence is the product of the digits' confidences: the chance that every digit is
+        right, when their errors are independent (the model's confidences are calibrated).
+        """
+        digits = [
+            {**self._result(segment.digit, next(probabilities), False), "box": list(segment.box)}
+            for segment in segments
+        ]
+        if preview:
+            for digit, segment in zip(digits, segments, strict=True):
+                digit["preview"] = base64.b64encode(to_png(segment.digit)).decode("ascii")
+        return {
+            "number": "".join(str(digit["digit"]) for digit in digits),
+            "confidence": round(float(np.prod([digit["confidence"] for digit in digits])), 6),
+            "digits": digits,
+        }
+
     @staticmethod
     def _error(error: InputError, context: Any) -> dict[str, str]:
         context.metrics.add_counter(
@@ -303,6 +357,18 @@ def _is_true(value: Any) -> bool:
     if isinstance(value, (bytes, bytearray)):
         value = value.decode("utf-8", "replace")
     return value is True or (isinstance(value, str) and value.strip().lower() in TRUE_WORDS)
+
+
+def _reads_number(value: Any) -> bool:
+    """Whether a `read` option (header, form field or JSON field) asks for a whole number."""
+    if value is None:
+        return False
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    mode = value.strip().lower() if isinstance(value, str) else value
+    if mode not in READ_MODES:
+        raise InputError("bad_request", 400, f'"read" must be "digit" or "number", not {value!r}.')
+    return mode == "number"
 
 
 def _images_in(body: dict[str, Any]) -> Any:

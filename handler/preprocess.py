@@ -17,6 +17,8 @@ The stages, each in its own module, in the order `preprocess` runs them:
   handler.normalize
     normalize_digit         MNIST's normalisation: fit into 20×20, centre of mass at (14, 14),
                             widening fine-pen strokes to MNIST's 2–3 px first (thicken_strokes)
+`find_ink` runs the first two stages; `handler.segment` cuts its ink map into digits when a whole
+number is read, and normalises each like a single digit.
 Limits and InputError (handler.limits) hold the thresholds and the refusals.
 See docs/preprocessing.md for why each step exists and what it gains on realistic input.
 """
@@ -24,12 +26,13 @@ See docs/preprocessing.md for why each step exists and what it gains on realisti
 from __future__ import annotations
 
 import io
+from typing import NamedTuple
 
 import cv2
 import numpy as np
 from PIL import Image
 
-from handler.decode import decode_image, to_work_size
+from handler.decode import Size, decode_image_and_size, to_work_size
 from handler.ink import (
     drawing_ink,
     flatten_alpha,
@@ -46,18 +49,31 @@ from handler.normalize import normalize_digit
 cv2.setNumThreads(1)
 
 
-def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
-    """Image file bytes → uint8 (28, 28) digit, white ink on black, normalised like MNIST.
+class Ink(NamedTuple):
+    """The ink stage's result: what `preprocess` normalises, and `handler.segment` cuts up."""
 
-    Raises InputError for anything that is not a readable image of a digit.
-    """
-    grey = flatten_alpha(*to_work_size(decode_image(data, limits), limits))
+    strength: np.ndarray  # float32 ink strength in [0, 1] at the working size, specks removed
+    sent_size: Size  # (width, height) of the upright image as sent: boxes are given in it
+
+
+def find_ink(data: bytes, limits: Limits = Limits()) -> Ink:
+    """Image file bytes → its ink map (decode, work size, ink, specks); raises InputError."""
+    pixels, sent_size = decode_image_and_size(data, limits)
+    grey = flatten_alpha(*to_work_size(pixels, limits))
     if is_clean_drawing(grey):
         ink = drawing_ink(grey, limits)
     else:
         grey, on_desk = paint_out_surroundings(grey)
         ink = ink_map(grey, limits, dark_ink=True if on_desk else None)
-    return normalize_digit(remove_specks(ink, limits), limits.min_stroke)
+    return Ink(remove_specks(ink, limits), sent_size)
+
+
+def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
+    """Image file bytes → uint8 (28, 28) digit, white ink on black, normalised like MNIST.
+
+    Raises InputError for anything that is not a readable image of a digit.
+    """
+    return normalize_digit(find_ink(data, limits).strength, limits.min_stroke)
 
 
 def to_png(digit: np.ndarray) -> bytes:

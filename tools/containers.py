@@ -49,7 +49,7 @@ class ContainersConfig:
     action: str = "up"  # images, up or down
     base_image: str = ""  # image to build from; empty: the public one, else one built here
     ui_port: int = paths.UI_PORT  # the UI on http://127.0.0.1:<ui_port>
-    volumes: bool = False  # down: also remove the key volume
+    volumes: bool = False  # down: also remove the volumes (keys, and the corrections people sent)
     timeout: float = 300.0  # up: seconds to wait for a ready UI
 
 
@@ -196,14 +196,14 @@ def _ready(url: str) -> bool:
 
 
 def down(config: ContainersConfig) -> None:
-    """Stop and remove the stack's containers and networks (and its volume with --volumes)."""
+    """Stop and remove the stack's containers and networks (and its volumes with --volumes)."""
     compose("down", *(["--volumes"] if config.volumes else []), ui_port=config.ui_port)
     left = podman(
         "ps", "--all", "--quiet", f"--filter=label=io.podman.compose.project={PROJECT}", quiet=True
     ).stdout.split()
     if left:
         raise ContainerError(f"`down` left {len(left)} container(s) behind: {left}")
-    print("Stopped and removed the stack" + (" and its volume." if config.volumes else "."))
+    print("Stopped and removed the stack" + (" and its volumes." if config.volumes else "."))
 
 
 def main(argv: list[str] | None = None) -> int:

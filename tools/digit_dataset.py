@@ -23,8 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-IMAGES_IDX = "images-idx3-ubyte"
-LABELS_IDX = "labels-idx1-ubyte"
+from training.extra_data import IMAGES_IDX, LABELS_IDX  # the IDX pair training reads
+
 LABELS_CSV = "labels.csv"
 DIGITS_DIR = "digits"
 ORIGINALS_DIR = "originals"

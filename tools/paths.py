@@ -25,6 +25,7 @@ HANDLER_DIR = REPO_ROOT / "handler"
 RUN_DIR = REPO_ROOT / ".run"
 TORCHSERVE_WORKDIR = RUN_DIR / "torchserve"
 KEY_FILE = TORCHSERVE_WORKDIR / "key_file.json"  # TorchServe writes it into its working directory
+FEEDBACK_DB = RUN_DIR / "feedback.db"  # the UI's corrections (SQLite) under `make run`
 
 # Everything listens on loopback only; these are the defaults, every tool takes other ports.
 HOST = "127.0.0.1"

@@ -34,7 +34,7 @@ class StackConfig:
     inference_port: int = paths.INFERENCE_PORT  # TorchServe inference API (the UI's upstream)
     management_port: int = paths.MANAGEMENT_PORT  # TorchServe management API (not via the UI)
     metrics_port: int = paths.METRICS_PORT  # TorchServe Prometheus metrics
-    run_dir: Path = paths.RUN_DIR  # run state: torchserve/ (keys, logs), webui.log, webui.out
+    run_dir: Path = paths.RUN_DIR  # run state: torchserve/, webui.log, webui.out, feedback.db
     model_store: Path = paths.MODEL_STORE  # holds mnist.mar
     timeout: float = 180.0  # seconds to wait for each server to be ready
 
@@ -95,6 +95,7 @@ class Stack:
             "WEBUI_KEY_FILE": str(self.torchserve.key_file),
             "WEBUI_MODEL_REPORT": str(paths.SHIPPED_REPORT),
             "WEBUI_LOG_FILE": str(self.ui_log),
+            "WEBUI_FEEDBACK_DB_FILE": str(Path(self.config.run_dir) / "feedback.db"),
         }
         command = [sys.executable, "-m", "webui"]
         command += ["--port", str(self.config.ui_port), "--threads", str(self.config.ui_threads)]

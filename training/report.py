@@ -214,6 +214,13 @@ def markdown(r: dict) -> str:
         else ""
     )
     val = f"{100 * r['best_val_accuracy']:.2f}% (epoch {r['best_epoch']})"
+    extra = r.get("extra_data")
+    extra_row = (
+        f"| Extra training digits (`--extra-data`, IDX sha256 in report.json) | "
+        f"{extra['count']:,} from `{extra['folder']}`, weight {extra['weight']:g} |\n"
+        if extra
+        else ""
+    )
     times = f"{r['train_seconds']:.0f} s / {r['wall_seconds']:.0f} s"
     rows = "\n".join(f"| {d} | {100 * a:.2f}% |" for d, a in r["per_class_accuracy"].items())
     sums = "\n".join(f"| `{name}` | `{sha}` |" for name, sha in r["data_sha256"].items())
@@ -223,7 +230,7 @@ def markdown(r: dict) -> str:
 |---|---|
 | Tensor accuracy (MNIST test set, 10,000 raw tensors) | {test} |
 {chain}| Best validation accuracy (5,000 held-out training images) | {val} |
-{calibration}| Parameters | {r["parameters"]:,} |
+{calibration}{extra_row}| Parameters | {r["parameters"]:,} |
 | Training time: optimisation steps / whole run | {times} |
 | TorchScript vs eager, max abs difference | {r["torchscript_max_abs_diff"]:.1e} |
 | Git commit | `{r["git_commit"]}` |

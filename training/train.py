@@ -5,6 +5,7 @@
     python -m training.train --resume runs/mnist/last.pt
     python -m training.train --seeds 3              # seeds 0, 1, 2: mean ± sd of every figure
     python -m training.train --config runs/tune/best_config.json  # make tune's best configuration
+    python -m training.train --extra-data corrections/ --extra-weight 2  # plus exported corrections
 
 Every default lives in `TrainConfig` below; each field is also a command-line flag, and
 `--config FILE` (JSON) overrides the defaults with its values, explicit flags overriding the file.
@@ -40,6 +41,7 @@ from training.augment import AugmentConfig, augment_batch
 from training.calibrate import expected_calibration_error, fit_temperature
 from training.data import Mnist, MnistDataError, load_mnist, split_train_val, with_served
 from training.export import load_checkpoint
+from training.extra_data import ExtraDataError, epoch_order, extra_draws, load_extra
 from training.model import DigitCNN, count_parameters
 
 
@@ -52,6 +54,9 @@ class TrainConfig:
     # The digits as served (tools.normalised_mnist): a cache .npz, or a folder holding it (the
     # newest made from these MNIST files); "" = the raw MNIST tensors, as before.
     normalised: str = "data/normalised"
+    # Each extra digit counts extra_weight times an MNIST digit, by oversampling.
+    extra_data: str = ""  # a make feedback-export folder: its digits join training only ("": none)
+    extra_weight: float = 2.0  # draws of each extra digit per epoch (fractions drawn at random)
     # model
     width: int = 24  # channels of the first convolution; later stages use 2× and 4×
     dropout: float = 0.1  # before the final linear layer
@@ -202,6 +207,11 @@ def train(
     checkpoints; it may raise to end the run there (make tune prunes trials that way).
     """
     started = time.perf_counter()
+    extra = None  # read first: a bad --extra-data folder stops the run before anything is written
+    if cfg.extra_data:
+        if cfg.extra_weight <= 0:
+            raise ExtraDataError(f"--extra-weight must be above 0, not {cfg.extra_weight}")
+        extra = load_extra(Path(cfg.extra_data))
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
@@ -219,7 +229,18 @@ def train(
         train_idx = train_idx[: cfg.subset]
     train_x, train_y = images[train_idx], mnist.train_labels[train_idx]
     val_x, val_y = images[val_idx], mnist.train_labels[val_idx]
-    steps_per_epoch = (len(train_x) + cfg.batch_size - 1) // cfg.batch_size
+    n_mnist, n_extra, extra_record = len(train_x), 0, None
+    if extra is not None:
+        extra_record = extra.describe(cfg.extra_weight)
+        # Appended after the MNIST split: validation and test never see them.
+        train_x, train_y = torch.cat([train_x, extra.images]), torch.cat([train_y, extra.labels])
+        n_extra = len(extra.labels)
+        print(
+            f"Extra data: {n_extra} digits from {cfg.extra_data}, weight {cfg.extra_weight} "
+            f"({extra_record['per_epoch']} draws per epoch)"
+        )
+    per_epoch = n_mnist + extra_draws(n_extra, cfg.extra_weight)  # images trained on per epoch
+    steps_per_epoch = (per_epoch + cfg.batch_size - 1) // cfg.batch_size
 
     # ---- model, optimiser, schedule, EMA --------------------------------------------------------
     model = DigitCNN(cfg.width, cfg.dropout).to(cfg.device, memory_format=torch.channels_last)
@@ -261,7 +282,7 @@ def train(
 
     writer = SummaryWriter(str(out / "tb"))
     print(
-        f"Training {count_parameters(model):,} parameters on {len(train_x)} images, "
+        f"Training {count_parameters(model):,} parameters on {per_epoch} images per epoch, "
         f"validating on {len(val_x)}; run folder {out}"
     )
 
@@ -287,7 +308,7 @@ def train(
             # ---- one epoch of training --------------------------------------------------------
             model.train()
             t0 = time.perf_counter()
-            order = torch.randperm(len(train_x), generator=gen)
+            order = epoch_order(n_mnist, n_extra, cfg.extra_weight, gen)
             loss_sum = torch.zeros((), device=cfg.device)
             correct = torch.zeros((), dtype=torch.long, device=cfg.device)
             bar = tqdm(
@@ -322,8 +343,8 @@ def train(
             # ---- validation: the only signal used to choose the model --------------------------
             scored = ema.module if ema is not None else model
             val_loss, val_acc, _ = evaluate(scored, val_x, val_y)
-            train_loss = (loss_sum / len(train_x)).item()
-            train_acc = (correct.float() / len(train_x)).item()
+            train_loss = (loss_sum / per_epoch).item()
+            train_acc = (correct.float() / per_epoch).item()
             lr = schedule.get_last_lr()[0]
             append_csv(
                 out / "train_metrics.csv",
@@ -333,7 +354,7 @@ def train(
                     "accuracy": round(train_acc, 5),
                     "lr": f"{lr:.3g}",
                     "seconds": round(train_seconds, 2),
-                    "images_per_s": round(len(train_x) / train_seconds),
+                    "images_per_s": round(per_epoch / train_seconds),
                 },
             )
             append_csv(
@@ -370,7 +391,7 @@ def train(
             print(
                 f"epoch {epoch + 1:2d}/{cfg.epochs} train loss {train_loss:.4f} acc {train_acc:.4f}"
                 f" val loss {val_loss:.4f} acc {val_acc:.4f} {mark}"
-                f"  {len(train_x) / train_seconds:,.0f} img/s  {elapsed:.0f}s"
+                f"  {per_epoch / train_seconds:,.0f} img/s  {elapsed:.0f}s"
             )
             save_last(epoch)
             if on_epoch is not None:
@@ -406,6 +427,7 @@ def train(
         "wall_seconds": round(time.perf_counter() - started, 1),  # this invocation, end to end
         "parameters": count_parameters(model),
         "trained_on": "raw MNIST tensors" if mnist.served_train is None else "served digits",
+        "extra_data": extra_record,  # None, or folder, count, sha256 and weight of --extra-data
         "temperature": round(temperature, 5),
         "val_ece": round(ece_before, 5),
         "val_ece_calibrated": round(ece_after, 5),

@@ -8,10 +8,13 @@ from __future__ import annotations
 import mimetypes
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from webui import api, health, pages
 from webui.config import WebUIConfig
 from webui.errors import register_error_handlers
+from webui.feedback.routes import register_feedback
+from webui.feedback.store import FeedbackStore, database_url
 from webui.metrics import Metrics, register_monitoring
 from webui.security import register_security_headers
 from webui.torchserve_client import TorchServeClient
@@ -34,6 +37,13 @@ def create_app(config: WebUIConfig | None = None) -> Flask:
     app.register_blueprint(pages.bp)
     app.register_blueprint(api.bp)
     app.register_blueprint(health.bp)
+    # The database is opened (and migrated) at the first correction, or by `python -m webui`
+    # at start: an app built in a test touches no file until it stores one.
+    url = database_url(config.feedback_db_file)
+    store = FeedbackStore(url) if config.feedback_sqlite or not url.startswith("sqlite") else None
+    register_feedback(app, store, metrics)
+    if config.forwarded_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=config.forwarded_hops)
     register_error_handlers(app)
     register_security_headers(app)
     register_monitoring(app, metrics)

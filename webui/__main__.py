@@ -10,6 +10,7 @@ import sys
 
 from webui import create_app
 from webui.config import WebUIConfig
+from webui.feedback.store import migrate_at_start
 from webui.logs import STDERR, configure_logging
 from webui.server import serve
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(config)
     app = create_app(config)
+    if app.extensions["feedback"].store is not None:
+        migrate_at_start(app.extensions["feedback"].store)
     logs = "" if config.log_file == STDERR else f", log in {config.log_file}"
     print(
         f"Web UI on http://{config.host}:{config.port} -> TorchServe {config.torchserve_url}{logs}",

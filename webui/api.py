@@ -7,6 +7,10 @@
 
 JSON is forwarded to TorchServe unchanged: the handler holds the project's one base64 decoder, so
 base64 wrapped at 76 columns, plain base64 and data URLs mean the same here as at TorchServe.
+
+Reading a whole number is asked for the same three ways (JSON `"read": "number"`, form field
+`read=number`, header `X-Read: number`) and always reaches TorchServe as the `X-Read` header, the
+one form the handler reads whatever the body is; the answer passes through unchanged.
 """
 
 from __future__ import annotations
@@ -21,29 +25,41 @@ from webui.model_card import read_model_card
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 
+READ_MODES = ("digit", "number")  # what the handler reads: one digit (the default) or a number
+
+
 @dataclass(frozen=True)
 class Upload:
     body: bytes  # what TorchServe receives
     content_type: str  # how the handler reads it: image bytes, or JSON with base64
+    read: str = "digit"  # one of READ_MODES, asked in the body (JSON field or form field)
 
 
 IMAGE_BYTES = "application/octet-stream"
 FORM = "application/x-www-form-urlencoded"
 # How files of the formats the handler decodes begin (WebP: "RIFF", 4 bytes of size, "WEBP").
-IMAGE_SIGNATURES = (
-    b"\x89PNG\r\n\x1a\n",  # PNG
-    b"\xff\xd8\xff",  # JPEG
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",  # BMP
-    b"II*\x00",  # TIFF, little-endian
-    b"MM\x00*",  # TIFF, big-endian
-)
+IMAGE_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "image/png",
+    b"\xff\xd8\xff": "image/jpeg",
+    b"GIF87a": "image/gif",
+    b"GIF89a": "image/gif",
+    b"BM": "image/bmp",
+    b"II*\x00": "image/tiff",  # little-endian
+    b"MM\x00*": "image/tiff",  # big-endian
+}
+
+
+def image_type(data: bytes) -> str | None:
+    """The media type of a PNG, JPEG, GIF, BMP, WebP or TIFF file, from how it begins; else None."""
+    for signature, media_type in IMAGE_SIGNATURES.items():
+        if data.startswith(signature):
+            return media_type
+    return "image/webp" if data[:4] == b"RIFF" and data[8:12] == b"WEBP" else None
 
 
 def looks_like_image(data: bytes) -> bool:
     """Whether `data` begins like a PNG, JPEG, GIF, BMP, WebP or TIFF file."""
-    return data.startswith(IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+    return image_type(data) is not None
 
 
 def read_upload(req: Request) -> Upload:
@@ -72,7 +88,7 @@ def read_upload(req: Request) -> Upload:
             raise ApiError(400, "bad_request", 'Send JSON like {"image": "<data URL or base64>"}.')
         if "images" in payload:
             raise ApiError(400, "bad_request", "Send one image per request.")
-        return _checked(Upload(req.get_data(), "application/json"))
+        return _checked(Upload(req.get_data(), "application/json", payload.get("read", "digit")))
     return _checked(Upload(req.get_data(cache=False), IMAGE_BYTES))
 
 
@@ -89,7 +105,7 @@ def _multipart_upload(req: Request) -> Upload:
     if not req.files:
         return Upload(b"", IMAGE_BYTES)
     upload = req.files.get("image") or next(iter(req.files.values()))
-    return Upload(upload.read(), IMAGE_BYTES)
+    return Upload(upload.read(), IMAGE_BYTES, req.form.get("read", "digit"))
 
 
 def _checked(upload: Upload) -> Upload:
@@ -98,10 +114,20 @@ def _checked(upload: Upload) -> Upload:
     return upload
 
 
+def read_mode(asked: object) -> str:
+    """`asked` as one of READ_MODES (any case), or 400."""
+    mode = asked.lower() if isinstance(asked, str) else asked
+    if mode not in READ_MODES:
+        raise ApiError(400, "bad_request", 'The read option is "digit" (the default) or "number".')
+    return mode
+
+
 @bp.post("/predict")
 def predict():
     upload = read_upload(request)
-    answer = current_app.extensions["torchserve"].predict(upload.body, upload.content_type)
+    # The header wins over the body, as at TorchServe's handler.
+    mode = read_mode(request.headers.get("X-Read") or upload.read)
+    answer = current_app.extensions["torchserve"].predict(upload.body, upload.content_type, mode)
     return Response(answer, mimetype="application/json")
 
 

@@ -49,6 +49,21 @@ class WebUIConfig:
     # Seconds a client is asked to wait (Retry-After) after a 503 `overloaded`.
     retry_after: int = 1
 
+    # SQLite file of the corrections sent to /api/feedback, used unless the environment variable
+    # FEEDBACK_DATABASE_URL names another database (PostgreSQL, for several replicas).
+    feedback_db_file: Path = Path(".run/feedback.db")
+    # Whether that SQLite file may be used (one process; its disk must outlive it). Off where
+    # replicas come and go (Kubernetes): without FEEDBACK_DATABASE_URL corrections are refused.
+    feedback_sqlite: bool = True
+    # Largest original image a correction may carry, in bytes, decoded (a canvas PNG: ~10-30 kB).
+    feedback_max_image_bytes: int = 2 * 1024 * 1024
+    # Corrections stored at most; beyond it /api/feedback answers 507 store_full.
+    feedback_max_stored: int = 20_000
+    # Corrections one client address may send at once (every digit of a 12-digit number) …
+    feedback_burst: int = 12
+    # … and then per minute, on average (counted in memory only; never stored).
+    feedback_per_minute: float = 30.0
+
     # Address to listen on (loopback: put a reverse proxy in front to expose it).
     host: str = "127.0.0.1"
     # Port to listen on.
@@ -73,6 +88,10 @@ class WebUIConfig:
     # Rotated log files kept (webui.log.1 …); the logs never take more than (this + 1) × max bytes.
     log_backups: int = 5
 
+    # Reverse proxies in front of the UI whose X-Forwarded-For is trusted, for the client address
+    # the rate limit counts by (0: the connection's address; behind an ingress: 1).
+    forwarded_hops: int = 0
+
     # Flask's development server with reloader and debugger (local debugging only, never exposed).
     debug: bool = False
 
@@ -82,6 +101,8 @@ class WebUIConfig:
                 f"threads ({self.threads}) must exceed max_in_flight ({self.max_in_flight}): "
                 "otherwise requests beyond the bound queue instead of being answered 503"
             )
+        if self.feedback_burst < 1 or self.feedback_per_minute <= 0:
+            raise ValueError("feedback_burst must be 1 or more and feedback_per_minute above 0")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebUIConfig:

@@ -37,6 +37,17 @@ UPSTREAM_ERROR_KINDS = (
 )
 
 
+# What became of a correction sent to /api/feedback (the label of webui_feedback_total).
+FEEDBACK_OUTCOMES = (
+    "stored",
+    "invalid",  # refused as sent: bad JSON or fields, too large, or the handler found no digit
+    "rate_limited",  # 429: too many from one client address
+    "full",  # 507: the cap on stored corrections is reached
+    "model_unavailable",  # TorchServe could not make the 28×28, so nothing was stored
+    "unavailable",  # the database failed, so nothing was stored
+)
+
+
 class Metrics:
     """The UI's metrics, in a registry of their own."""
 
@@ -90,6 +101,14 @@ class Metrics:
         )
         for kind in UPSTREAM_ERROR_KINDS:  # present at 0 from the start, so rate() works
             self.torchserve_errors.labels(kind=kind)
+        self.feedback = Counter(
+            "webui_feedback",
+            "Corrections sent to /api/feedback, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for outcome in FEEDBACK_OUTCOMES:
+            self.feedback.labels(outcome=outcome)
 
     def exposition(self) -> Response:
         return Response(generate_latest(self.registry), mimetype=CONTENT_TYPE_LATEST)

@@ -171,22 +171,23 @@ class TorchServeClient:
         message = "The model server rejected the web UI's key."
         raise self._failed("key_rejected", ApiError(503, UNAVAILABLE, message))
 
-    def predict(self, body: bytes, content_type: str = "application/octet-stream") -> bytes:
+    def predict(
+        self, body: bytes, content_type: str = "application/octet-stream", read: str = "digit"
+    ) -> bytes:
         """One image (raw bytes, or JSON with base64) in; the contract's JSON out, as TorchServe
-        sent it (checked, never re-encoded)."""
+        sent it (checked, never re-encoded). `read="number"` asks for a whole number."""
+        # The handler's switches (TorchServe 0.12 drops query strings on /predictions/…, so
+        # `?preview=true` would never reach it).
+        headers = {"Content-Type": content_type, "X-Preview": "true"}
+        if read == "number":
+            headers["X-Read"] = "number"
         with self._slot():
             started = time.perf_counter()
-            answer = self._request(
-                "POST",
-                f"/predictions/{self.model_name}",
-                body,
-                # The handler's preview switch (TorchServe 0.12 drops query strings on
-                # /predictions/…, so `?preview=true` would never reach it).
-                **{"Content-Type": content_type, "X-Preview": "true"},
-            )
+            answer = self._request("POST", f"/predictions/{self.model_name}", body, **headers)
             self.metrics.torchserve_latency.observe(time.perf_counter() - started)
         status, payload = answer.status, answer.payload
-        if status == 200 and isinstance(payload, dict) and "digit" in payload:
+        answer_key = "number" if read == "number" else "digit"
+        if status == 200 and isinstance(payload, dict) and answer_key in payload:
             return answer.data
         if (
             400 <= status < 500

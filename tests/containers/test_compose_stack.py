@@ -6,6 +6,8 @@ Run by `make test-containers` after `make images`; the stack starts once, on a f
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import shutil
 import socket
 import time
@@ -83,6 +85,28 @@ def test_torchserve_is_unreachable_from_outside_the_stack(ui):
 def test_both_containers_run_as_non_root(ui):
     for name in (TORCHSERVE, WEBUI):
         assert podman("exec", name, "id", "-u", quiet=True).stdout.strip() != "0"
+
+
+def test_a_correction_is_kept_on_the_volume_across_a_restart_of_the_ui(ui):
+    image = base64.b64encode((SAMPLES / "seven.png").read_bytes()).decode()
+
+    def correct(label: int) -> int:
+        answer = requests.post(
+            f"{ui}/api/feedback", json={"image": image, "label": label}, timeout=30
+        )
+        assert answer.status_code == 201, answer.text
+        return answer.json()["id"]
+
+    first = correct(1)
+    podman("restart", WEBUI, quiet=True)  # a new process; the read-only root holds nothing
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(requests.RequestException):
+            if requests.get(f"{ui}/readyz", timeout=2).status_code == 200:
+                break
+        time.sleep(1)
+    # A fresh database would number it 1 again: the volume kept the first one.
+    assert correct(2) == first + 1
 
 
 def test_killing_torchserve_is_503_within_a_second_and_a_restart_heals(ui):

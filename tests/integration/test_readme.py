@@ -53,7 +53,7 @@ def run(torchserve: TorchServe, tmp_path: Path):
 
 
 def test_readme_calls_work_as_written(run, torchserve: TorchServe, tmp_path: Path):
-    setup, one, several, as_json, blank, score = readme_commands()
+    setup, one, several, as_json, blank, number, score = readme_commands()
     assert setup == SETUP
 
     assert json.loads(run(one))["digit"] == 7
@@ -61,6 +61,8 @@ def test_readme_calls_work_as_written(run, torchserve: TorchServe, tmp_path: Pat
     answer = json.loads(run(as_json))
     assert answer["digit"] == 3 and answer["preview"]
     assert json.loads(run(blank))["error"] == "no_digit"
+    answer = json.loads(run(number))
+    assert answer["number"] == "7360" and [d["digit"] for d in answer["digits"]] == [7, 3, 6, 0]
 
     out = tmp_path / "predictions.csv"
     score = score.split(" #")[0].replace("--out predictions.csv", f"--out {out}")

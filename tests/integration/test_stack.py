@@ -94,7 +94,11 @@ def test_webui_cli_reports_a_busy_port_in_one_line(tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "webui", "--port", str(port)],
             cwd=paths.REPO_ROOT,
-            env={**os.environ, "WEBUI_LOG_FILE": str(tmp_path / "webui.log")},
+            env={
+                **os.environ,
+                "WEBUI_LOG_FILE": str(tmp_path / "webui.log"),
+                "WEBUI_FEEDBACK_DB_FILE": str(tmp_path / "feedback.db"),
+            },
             capture_output=True,
             text=True,
             timeout=60,

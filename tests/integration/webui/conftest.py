@@ -20,16 +20,32 @@ from tools import paths
 from tools.torchserve import free_port
 
 
-@contextlib.contextmanager
-def ui_process(standin: StandIn, run_dir: Path, **settings: str) -> Iterator[str]:
+def ui_process(
+    standin: StandIn, run_dir: Path, **settings: str
+) -> contextlib.AbstractContextManager[str]:
     """`python -m webui` against `standin`; `settings` are WEBUI_* variables (without prefix).
     Yields the UI's URL once /healthz answers."""
+    return ui_process_at(standin.url, standin.config.key_file, run_dir, **settings)
+
+
+@contextlib.contextmanager
+def ui_process_at(
+    torchserve_url: str,
+    key_file: Path,
+    run_dir: Path,
+    env: dict[str, str] | None = None,
+    **settings: str,
+) -> Iterator[str]:
+    """`python -m webui` against any TorchServe (or stand-in), with `env` added to its
+    environment; otherwise as `ui_process`."""
     port = free_port()
     env = {
         **os.environ,
-        "WEBUI_TORCHSERVE_URL": standin.url,
-        "WEBUI_KEY_FILE": str(standin.config.key_file),
+        **(env or {}),
+        "WEBUI_TORCHSERVE_URL": torchserve_url,
+        "WEBUI_KEY_FILE": str(key_file),
         "WEBUI_LOG_FILE": str(run_dir / "webui.log"),
+        "WEBUI_FEEDBACK_DB_FILE": str(run_dir / "feedback.db"),
         **{f"WEBUI_{name.upper()}": value for name, value in settings.items()},
     }
     output = (run_dir / "webui.out").open("wb")

@@ -178,7 +178,7 @@ def test_torchserve_listens_on_loopback_and_declares_no_ports(rendered):
     assert "ports" not in torchserve
 
 
-def test_network_policy_admits_only_the_ui_port_and_lets_nothing_out(rendered):
+def test_network_policy_admits_only_the_ui_port_and_lets_out_only_postgresql_and_dns(rendered):
     policy = only(rendered, "NetworkPolicy")["spec"]
     assert selects_the_pods(policy["podSelector"]["matchLabels"], rendered)
     assert sorted(policy["policyTypes"]) == ["Egress", "Ingress"]
@@ -186,7 +186,20 @@ def test_network_policy_admits_only_the_ui_port_and_lets_nothing_out(rendered):
     for rule in policy["ingress"]:
         # A rule without `ports` admits every port.
         assert rule["ports"] == [{"port": UI_PORT, "protocol": "TCP"}]
-    assert policy["egress"] == []
+    # Each egress rule names both its peers and its ports (a rule without either allows all).
+    allowed = {
+        (peer["podSelector"]["matchLabels"].get("app.kubernetes.io/name")
+         or peer["podSelector"]["matchLabels"]["k8s-app"], port["port"], port["protocol"])
+        for rule in policy["egress"]
+        for peer in rule["to"]
+        for port in rule["ports"]
+    }  # fmt: skip
+    assert allowed == {
+        ("postgresql", 5432, "TCP"),
+        ("kube-dns", 53, "UDP"),
+        ("kube-dns", 53, "TCP"),
+    }
+    assert all("ipBlock" not in peer for rule in policy["egress"] for peer in rule["to"])
 
 
 # ---- the two containers -------------------------------------------------------------------------
@@ -238,7 +251,7 @@ def test_every_writable_mount_is_an_emptydir(rendered):
 
 def test_the_ui_reads_the_key_file_from_torchserve_workdir_read_only(rendered):
     by_name = containers(rendered)
-    env = {e["name"]: e["value"] for e in by_name["webui"]["env"]}
+    env = {e["name"]: e.get("value") for e in by_name["webui"]["env"]}
     key_dir = str(Path(env["WEBUI_KEY_FILE"]).parent)
     assert key_dir == WORKDIR
     ui_mount = next(m for m in by_name["webui"]["volumeMounts"] if m["mountPath"] == key_dir)
@@ -249,9 +262,31 @@ def test_the_ui_reads_the_key_file_from_torchserve_workdir_read_only(rendered):
 
 
 def test_the_ui_talks_to_its_own_torchserve_on_localhost(rendered):
-    env = {e["name"]: e["value"] for e in containers(rendered)["webui"]["env"]}
+    env = {e["name"]: e.get("value") for e in containers(rendered)["webui"]["env"]}
     url = urlsplit(env["WEBUI_TORCHSERVE_URL"])
     assert (url.scheme, url.hostname, url.port) == ("http", "127.0.0.1", 8080)
+
+
+FEEDBACK_SECRET_EXAMPLE = K8S_DIR / "feedback-db-secret.example.yaml"
+
+
+def test_the_corrections_database_url_comes_from_an_optional_secret(rendered):
+    env = {e["name"]: e for e in containers(rendered)["webui"]["env"]}
+    reference = env["FEEDBACK_DATABASE_URL"]["valueFrom"]["secretKeyRef"]
+    assert reference["optional"] is True  # pods start without it
+    assert "value" not in env["FEEDBACK_DATABASE_URL"]  # never a URL in the manifests
+    # No per-pod SQLite: without the Secret, corrections are refused rather than scattered.
+    assert env["WEBUI_FEEDBACK_SQLITE"]["value"] == "false"
+    example = yaml.safe_load(FEEDBACK_SECRET_EXAMPLE.read_text())
+    assert example["metadata"]["name"] == reference["name"]
+    assert urlsplit(example["stringData"][reference["key"]]).scheme == "postgresql"
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+def test_the_secret_example_passes_strict_schema_validation_and_is_not_applied(version):
+    assert not schema_errors([yaml.safe_load(FEEDBACK_SECRET_EXAMPLE.read_text())], version)
+    kustomization = yaml.safe_load((K8S_DIR / "kustomization.yaml").read_text())
+    assert FEEDBACK_SECRET_EXAMPLE.name not in kustomization["resources"]
 
 
 def test_torchserve_probes_ask_whether_the_model_answers(rendered):

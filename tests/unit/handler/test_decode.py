@@ -12,7 +12,13 @@ import pytest
 from PIL import Image, ImageOps
 
 from bench.realistic_digits import render_sample
-from handler.decode import declared_pixels, decode_base64_text, decode_image, open_image
+from handler.decode import (
+    declared_pixels,
+    decode_base64_text,
+    decode_image,
+    decode_image_and_size,
+    open_image,
+)
 from handler.limits import InputError, Limits
 from handler.preprocess import preprocess
 from tests.unit.handler.digit_images import (
@@ -374,3 +380,15 @@ def test_opencv_decodes_a_colour_photo_as_pil_does() -> None:
     grey, _ = decode_image(data)
     expected = np.asarray(Image.open(io.BytesIO(data)).convert("L"))
     assert np.mean(np.abs(grey.astype(int) - expected) > 1) < 0.001
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_AS))
+def test_the_size_as_sent_is_upright_too(orientation: int) -> None:
+    upright = dark_on_light(seven_coverage(60)).resize((60, 40))
+    data = _stored_with_orientation(upright, orientation, "JPEG")
+    assert decode_image_and_size(data)[1] == (60, 40)
+
+
+def test_the_size_as_sent_is_the_files_when_a_jpeg_is_decoded_smaller() -> None:
+    (grey, _), size = decode_image_and_size(encode(Image.new("L", (4000, 1000), 255), "JPEG"))
+    assert grey.shape[1] < 4000 and size == (4000, 1000)

@@ -1,0 +1,321 @@
+"""Reading a whole number: the ink map of a line of digits → one MNIST-style digit per digit.
+
+The ink comes from the single-digit pipeline (handler.preprocess.find_ink) and each digit found is
+normalised exactly as a single digit is (handler.normalize.normalize_digit). In between:
+  slant       the line's slant is measured (the shear that makes its strokes most upright) and
+              horizontal positions are read along it, so slanted digits do not overlap in x
+  pieces      8-connected blobs of ink
+  merge       pieces overlapping in x are one digit (a 4 or 5 in two strokes, a 7 with a separate
+              bar); a small piece close to a digit joins it (a stroke broken by a pen lift)
+  split       a piece too wide for one digit may be several that touch: cuts at the minima of its
+              column profile are tried, and the classifier (a batch function the handler passes)
+              keeps the cut whose halves it is surest of, or no cut when the whole reads better
+  order       left to right
+Boxes are given in pixels of the image as sent (the ink map may be a shrunk copy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import cv2
+import numpy as np
+
+from handler.limits import InputError, Limits
+from handler.normalize import normalize_digit
+from handler.preprocess import Ink, find_ink
+
+# 28×28 uint8 digits → (N, 10) class probabilities: the model, as the handler runs it.
+Classify = Callable[[list[np.ndarray]], np.ndarray]
+Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
+
+
+@dataclass(frozen=True)
+class SegmentConfig:
+    """How a line of digits is cut up; chosen on strings of MNIST training digits (bench)."""
+
+    max_digits: int = 12  # more digits found answer 422 too_many_digits
+    max_pieces_per_digit: int = 8  # more blobs of ink than this × max_digits: too_many_digits too
+    max_slant: float = 0.5  # steepest slant searched, as a shear (x shift per row; 0.5 ≈ 27°)
+    slant_steps: int = 11  # shears tried between −max_slant and max_slant
+    merge_overlap: float = 0.7  # pieces overlapping in x by this share of the narrower: one digit
+    fragment_height: float = 0.5  # a piece shorter than this share of the line's digit height…
+    fragment_gap: float = 0.15  # …within this share of that height of a digit joins it
+    noise_size: float = 0.2  # a lone piece smaller than this share of the digit height is dropped
+    split_aspect: float = 0.8  # pieces wider than this times their height may be several digits
+    split_margin: float = 0.2  # cuts are tried between this share of the width and 1 − it
+    split_cuts: int = 4  # the deepest minima of the column profile tried as cuts…
+    split_steps: int = 7  # …and this many cuts evenly spaced between the margins
+    # The classifier is sure of many a squeezed pair too: as one digit, a piece wider than
+    # `wide_aspect` × its height loses wide_weight × the excess from its log confidence.
+    wide_aspect: float = 1.4
+    wide_weight: float = 2.0
+    split_depth: int = 2  # a half may be split again, this many times (three touching digits)
+
+
+class Segment(NamedTuple):
+    """One digit of the number: what the model reads, and where it was drawn."""
+
+    digit: np.ndarray  # uint8 (28, 28), normalised like a single digit
+    box: Box  # its ink's bounding box in the image as sent
+
+
+@dataclass(eq=False)  # pieces are told apart by identity
+class _Piece:
+    """Ink pixels read as one unit (a blob, several merged, or part of a cut blob)."""
+
+    rows: np.ndarray
+    columns: np.ndarray
+    along: np.ndarray  # horizontal position along the slant, per pixel
+
+    @property
+    def left(self) -> float:
+        return float(self.along.min())
+
+    @property
+    def right(self) -> float:
+        return float(self.along.max()) + 1.0
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def height(self) -> int:
+        return int(self.rows.max() - self.rows.min()) + 1
+
+    def join(self, other: _Piece) -> _Piece:
+        return _Piece(
+            *(np.concatenate(pair) for pair in zip(self.arrays, other.arrays, strict=True))
+        )
+
+    @property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.rows, self.columns, self.along
+
+    def part(self, keep: np.ndarray) -> _Piece:
+        return _Piece(*(array[keep] for array in self.arrays))
+
+
+def read_number(
+    data: bytes,
+    classify: Classify,
+    limits: Limits = Limits(),
+    config: SegmentConfig = SegmentConfig(),
+) -> list[Segment]:
+    """Image file bytes → the number's digits, left to right; raises InputError (no_digit, …)."""
+    return segment_ink(find_ink(data, limits), classify, limits.min_stroke, config)
+
+
+def segment_ink(
+    ink: Ink, classify: Classify, min_stroke: float, config: SegmentConfig = SegmentConfig()
+) -> list[Segment]:
+    """The ink map of a line of digits → its digits, left to right, each normalised."""
+    strength = ink.strength
+    pieces = _pieces(strength, config)
+    if not pieces:
+        raise InputError("no_digit", 422, "No digit found: the image is blank.")
+    # Merging compares pieces pairwise: so many blobs are no number (noise, a page of text).
+    _refuse_too_many(len(pieces), config, config.max_pieces_per_digit)
+    height = _digit_height(pieces)
+    pieces = _merge(pieces, height, config)
+    _refuse_too_many(len(pieces), config)
+    pieces = [
+        cut for piece in pieces for cut in _split(piece, strength, classify, min_stroke, config)
+    ]
+    _refuse_too_many(len(pieces), config)
+    pieces.sort(key=lambda piece: float(piece.along.mean()))
+    return [
+        Segment(
+            normalize_digit(_crop(piece, strength), min_stroke),
+            _box(piece, ink.sent_size, strength.shape),
+        )
+        for piece in pieces
+    ]
+
+
+def _refuse_too_many(count: int, config: SegmentConfig, per_digit: int = 1) -> None:
+    if count > config.max_digits * per_digit:
+        found = f"{count} digits" if per_digit == 1 else f"{count} separate marks"
+        raise InputError(
+            "too_many_digits",
+            422,
+            f"{found} found; a number may have at most {config.max_digits} digits.",
+        )
+
+
+# ---- pieces and slant ----------------------------------------------------------------------------
+
+
+def _pieces(strength: np.ndarray, config: SegmentConfig) -> list[_Piece]:
+    """The 8-connected blobs of ink, with positions read along the line's slant."""
+    count, labels = cv2.connectedComponents((strength > 0).view(np.uint8), connectivity=8)
+    rows, columns = np.nonzero(labels)
+    if not rows.size:
+        return []
+    shear = _slant(rows, columns, strength[rows, columns], config)
+    along = columns + shear * (rows - rows.mean())
+    order = np.argsort(labels[rows, columns], kind="stable")
+    bounds = np.cumsum(np.bincount(labels[rows, columns], minlength=count)[1:])[:-1]
+    return [
+        _Piece(r, c, a)
+        for r, c, a in zip(
+            *(np.split(array[order], bounds) for array in (rows, columns, along)), strict=True
+        )
+    ]
+
+
+def _slant(
+    rows: np.ndarray, columns: np.ndarray, weight: np.ndarray, config: SegmentConfig
+) -> float:
+    """The shear that makes the strokes most upright: the sharpest column profile (its energy)."""
+    centred = rows - rows.mean()
+    best, best_energy = 0.0, -1.0
+    for shear in np.linspace(-config.max_slant, config.max_slant, config.slant_steps):
+        along = np.round(columns + shear * centred).astype(np.int64)
+        profile = np.bincount(along - along.min(), weights=weight)
+        energy = float(np.dot(profile, profile))
+        if energy > best_energy * 1.0001:  # ties keep the smaller shear (upright first)
+            best, best_energy = float(shear), energy
+    return best
+
+
+def _digit_height(pieces: list[_Piece]) -> float:
+    """The line's digit height: the median height of its big pieces (not bars, dots or breaks)."""
+    sizes = np.array([piece.rows.size for piece in pieces])
+    big = [
+        piece.height for piece, size in zip(pieces, sizes, strict=True) if size >= 0.3 * sizes.max()
+    ]
+    return float(np.median(big))
+
+
+# ---- merge -------------------------------------------------------------------------------------
+
+
+def _merge(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_Piece]:
+    """Join the pieces of one digit: overlapping in x, or a small piece close to a digit."""
+    pieces = sorted(pieces, key=lambda piece: piece.left)
+    merged = True
+    while merged:  # a join can make a piece overlap the next: repeat until nothing changes
+        merged = False
+        for i in range(len(pieces) - 1):
+            for j in range(i + 1, len(pieces)):
+                a, b = pieces[i], pieces[j]
+                overlap = min(a.right, b.right) - max(a.left, b.left)
+                if overlap >= config.merge_overlap * min(a.width, b.width):
+                    pieces[i] = a.join(b)
+                    del pieces[j]
+                    merged = True
+                    break
+            if merged:
+                break
+    return _join_fragments(pieces, height, config)
+
+
+def _join_fragments(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_Piece]:
+    """A short piece joins the nearest digit within reach; a tiny lone one is noise."""
+    kept = list(pieces)
+    changed = True
+    while changed and len(kept) > 1:
+        changed = False
+        for i, piece in enumerate(kept):
+            if piece.height >= config.fragment_height * height:
+                continue
+            gaps = [
+                max(other.left - piece.right, piece.left - other.right, 0.0) if j != i else np.inf
+                for j, other in enumerate(kept)
+            ]
+            nearest = int(np.argmin(gaps))
+            if gaps[nearest] <= config.fragment_gap * height:
+                kept[nearest] = kept[nearest].join(piece)
+            elif max(piece.height, piece.width) >= config.noise_size * height:
+                continue
+            del kept[i]
+            changed = True
+            break
+    return sorted(kept, key=lambda piece: piece.left)
+
+
+# ---- split -------------------------------------------------------------------------------------
+
+
+def _split(
+    piece: _Piece,
+    strength: np.ndarray,
+    classify: Classify,
+    min_stroke: float,
+    config: SegmentConfig,
+    depth: int = 0,
+) -> list[_Piece]:
+    """A piece too wide for one digit → the digits the classifier is surest of (or itself)."""
+    aspect = piece.width / piece.height
+    if depth >= config.split_depth or aspect <= config.split_aspect:
+        return [piece]
+    cuts = _cut_candidates(piece, strength, config)
+    if not cuts:
+        return [piece]
+    halves = [(piece.part(piece.along < cut), piece.part(piece.along >= cut)) for cut in cuts]
+    digits = [normalize_digit(_crop(piece, strength), min_stroke)]
+    for left, right in halves:
+        digits += [normalize_digit(_crop(left, strength), min_stroke)]
+        digits += [normalize_digit(_crop(right, strength), min_stroke)]
+    log_confidence = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
+    as_two = log_confidence[1::2] + log_confidence[2::2]
+    best = int(np.argmax(as_two))
+    as_one = log_confidence[0] - config.wide_weight * max(0.0, aspect - config.wide_aspect)
+    if as_two[best] <= as_one:
+        return [piece]
+    left, right = halves[best]
+    return [
+        *_split(left, strength, classify, min_stroke, config, depth + 1),
+        *_split(right, strength, classify, min_stroke, config, depth + 1),
+    ]
+
+
+def _cut_candidates(piece: _Piece, strength: np.ndarray, config: SegmentConfig) -> list[float]:
+    """Where to try cutting (along the slant): the deepest minima of the ink's column profile,
+    and evenly spaced places."""
+    start = piece.left
+    weight = strength[piece.rows, piece.columns]
+    bins = np.floor(piece.along - start).astype(np.int64)
+    profile = np.bincount(bins, weights=weight)
+    profile = np.convolve(profile, np.ones(3) / 3, mode="same")  # one-pixel dips are not gaps
+    low = int(np.ceil(config.split_margin * profile.size))
+    high = int(np.floor((1 - config.split_margin) * profile.size))
+    inside = np.arange(max(low, 1), min(high, profile.size - 1))
+    minima = inside[
+        (profile[inside] <= profile[inside - 1]) & (profile[inside] <= profile[inside + 1])
+    ]
+    if not minima.size:
+        minima = inside[np.argsort(profile[inside])[:1]] if inside.size else minima
+    deepest = minima[np.argsort(profile[minima], kind="stable")[: config.split_cuts]]
+    even = np.linspace(low, high, config.split_steps).round().astype(np.int64)
+    columns = np.unique(np.concatenate([deepest, even[(even >= 1) & (even <= profile.size - 2)]]))
+    return [start + float(column) + 0.5 for column in columns]
+
+
+# ---- out ---------------------------------------------------------------------------------------
+
+
+def _crop(piece: _Piece, strength: np.ndarray) -> np.ndarray:
+    """The piece's ink alone, in its bounding box (what normalize_digit crops to anyway)."""
+    top, left = int(piece.rows.min()), int(piece.columns.min())
+    crop = np.zeros((piece.height, int(piece.columns.max()) - left + 1), dtype=np.float32)
+    crop[piece.rows - top, piece.columns - left] = strength[piece.rows, piece.columns]
+    return crop
+
+
+def _box(piece: _Piece, sent_size: tuple[int, int], work_shape: tuple[int, ...]) -> Box:
+    """The piece's bounding box in the image as sent (the ink map may be a resized copy)."""
+    (width, height), (rows, columns) = sent_size, work_shape
+    x0, x1 = int(piece.columns.min()), int(piece.columns.max()) + 1
+    y0, y1 = int(piece.rows.min()), int(piece.rows.max()) + 1
+    # Integer arithmetic: edges scaled exactly, rounded outwards.
+    return (
+        x0 * width // columns,
+        y0 * height // rows,
+        -(-x1 * width // columns),
+        -(-y1 * height // rows),
+    )

@@ -1,0 +1,161 @@
+"""handler.segment on synthetic drawings: several strokes, touching digits, slant, sizes, limits.
+
+Drawings are canvas-style strokes on white. The classifier is a stand-in that says how sure it is
+by the digit's shape alone (a tall narrow stroke is a confident 1; anything wider than a digit
+is unsure), so the tests see the segmentation's own decisions; the shipped model reads real
+digits in tests/unit/handler/test_mnist_handler.py and in bench.number_eval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from handler.limits import InputError
+from handler.preprocess import find_ink, preprocess
+from handler.segment import SegmentConfig, read_number, segment_ink
+from tests.unit.handler.digit_images import encode
+
+Stroke = list[tuple[float, float]]
+
+
+def drawing(strokes: list[Stroke], size: tuple[int, int] = (840, 280), width: int = 16) -> bytes:
+    """Black strokes on white paper, as a greyscale PNG."""
+    image = Image.new("L", size, 255)
+    draw = ImageDraw.Draw(image)
+    for stroke in strokes:
+        draw.line(stroke, fill=0, width=width, joint="curve")
+    return encode(image)
+
+
+def one(x: float, top: float = 60, bottom: float = 220) -> Stroke:
+    return [(x, top), (x, bottom)]
+
+
+def seven_in_two_strokes(x: float) -> list[Stroke]:
+    """A 7 whose bar is drawn apart from its stem (no ink in common)."""
+    return [[(x, 60), (x + 100, 60)], [(x + 100, 80), (x + 40, 220)]]
+
+
+def four_in_two_strokes(x: float) -> list[Stroke]:
+    """An open 4: the L, then the upright drawn apart from it."""
+    return [[(x, 60), (x, 160), (x + 90, 160)], [(x + 60, 70), (x + 60, 220)]]
+
+
+def by_shape(digits: list[np.ndarray]) -> np.ndarray:
+    """A stand-in classifier: narrow digits are 1s, surely; a digit as wide as it is high is
+    an unsure 7 (what a squeezed pair of 1s looks like)."""
+    probabilities = np.full((len(digits), 10), 0.01)
+    for row, digit in enumerate(digits):
+        columns = np.flatnonzero(digit.max(axis=0) > 64)
+        rows = np.flatnonzero(digit.max(axis=1) > 64)
+        narrow = columns.size < 0.6 * rows.size
+        probabilities[row, 1 if narrow else 7] = 0.9 if narrow else 0.3
+    return probabilities / probabilities.sum(axis=1, keepdims=True)
+
+
+def count(data: bytes, config: SegmentConfig | None = None) -> int:
+    return len(read_number(data, by_shape, config=config or SegmentConfig()))
+
+
+def test_separate_digits_are_read_left_to_right_with_their_boxes():
+    data = drawing([one(300), one(100), one(500)])
+    segments = read_number(data, by_shape)
+    assert [segment.box[0] for segment in segments] == sorted(s.box[0] for s in segments)
+    for segment, x in zip(segments, (100, 300, 500), strict=True):
+        x0, y0, x1, y1 = segment.box
+        assert x0 < x < x1 and abs(y0 - 60) <= 3 and abs(y1 - 220) <= 3  # around the stroke
+        assert x1 - x0 < 40 and segment.digit.shape == (28, 28)
+
+
+def test_each_digit_is_normalised_exactly_as_a_single_digit():
+    """The number's first digit is the same 28×28 as that digit drawn alone."""
+    alone = preprocess(drawing(seven_in_two_strokes(100)))
+    segments = read_number(drawing([*seven_in_two_strokes(100), one(500)]), by_shape)
+    np.testing.assert_array_equal(segments[0].digit, alone)
+
+
+@pytest.mark.parametrize(
+    "strokes",
+    [
+        pytest.param([*seven_in_two_strokes(100), one(400)], id="seven-with-separate-bar"),
+        pytest.param([*four_in_two_strokes(100), one(400)], id="four-in-two-strokes"),
+        pytest.param(
+            [[(100, 60), (100, 130), (160, 130), (170, 220)], [(110, 60), (190, 60)], one(400)],
+            id="five-with-separate-bar",
+        ),
+    ],
+)
+def test_a_digit_in_several_strokes_is_one_digit(strokes):
+    assert count(drawing(strokes)) == 2
+
+
+def test_touching_digits_are_split_where_the_classifier_is_surest():
+    """Two 1s joined by a tie: one blob, about as wide as a digit is high."""
+    data = drawing([one(100), one(250), [(100, 140), (250, 140)]])
+    assert count(data) == 2
+    assert count(data, SegmentConfig(split_depth=0)) == 1  # the split, not the drawing, did it
+
+
+def test_a_wide_digit_the_classifier_is_sure_of_stays_whole():
+    def sure_sevens(digits: list[np.ndarray]) -> np.ndarray:
+        probabilities = np.full((len(digits), 10), 0.02)
+        probabilities[:, 7] = 0.82
+        return probabilities
+
+    data = drawing([[(100, 60), (260, 60), (180, 220)]])  # a wide 7
+    assert len(read_number(data, sure_sevens)) == 1
+
+
+def test_a_slanted_line_of_writing():
+    """Digits leaning right, so close that their boxes overlap in x, but not their ink."""
+    data = drawing([[(x + 60, 60), (x, 220)] for x in (100, 150, 200, 250)])
+    segments = read_number(data, by_shape)
+    assert len(segments) == 4
+    assert segments[0].box[2] > segments[1].box[0]  # the premise: the boxes overlap
+
+
+def test_a_rising_line_with_uneven_sizes():
+    strokes = [one(100, 160, 260), [(220, 40), (300, 40), (250, 220)], one(380, 20, 120)]
+    segments = read_number(drawing(strokes), by_shape)
+    assert len(segments) == 3
+    assert segments[1].box[3] - segments[1].box[1] > 1.5 * (segments[0].box[3] - segments[0].box[1])
+
+
+def test_boxes_are_in_the_image_as_sent_when_it_was_shrunk():
+    """A 2400 px wide image is analysed at 640 px: the box is scaled back."""
+    data = drawing([one(600, 100, 500), one(1800, 100, 500)], size=(2400, 600), width=40)
+    segments = read_number(data, by_shape)
+    assert len(segments) == 2
+    x0, y0, x1, y1 = segments[1].box
+    assert abs((x0 + x1) / 2 - 1800) < 12 and abs(y0 - 100) < 12 and abs(y1 - 500) < 12
+
+
+def test_more_than_twelve_digits_are_refused():
+    data = drawing([one(40 + 60 * i) for i in range(13)], size=(840, 280), width=10)
+    with pytest.raises(InputError) as caught:
+        read_number(data, by_shape)
+    assert (caught.value.code, caught.value.status) == ("too_many_digits", 422)
+    assert count(drawing([one(40 + 60 * i) for i in range(12)], width=10)) == 12
+
+
+def test_a_blank_image_is_no_digit():
+    with pytest.raises(InputError) as caught:
+        read_number(drawing([]), by_shape)
+    assert (caught.value.code, caught.value.status) == ("no_digit", 422)
+
+
+def test_segment_ink_takes_the_ink_stage_result():
+    ink = find_ink(drawing([one(100), one(300)]))
+    assert len(segment_ink(ink, by_shape, min_stroke=2.5)) == 2
+
+
+def test_a_field_of_marks_is_refused_before_any_merging():
+    image = Image.new("L", (840, 280), 255)
+    for i in range(100):  # 100 equal blobs: none is a speck next to the others
+        x, y = 20 + (i % 25) * 32, 40 + (i // 25) * 60
+        ImageDraw.Draw(image).rectangle([x, y, x + 12, y + 12], fill=0)
+    with pytest.raises(InputError) as caught:
+        read_number(encode(image), by_shape)
+    assert caught.value.code == "too_many_digits" and "100 separate marks" in caught.value.message
