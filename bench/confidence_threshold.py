@@ -1,8 +1,9 @@
 """Choose the page's "not sure" threshold from data: `python -m bench.confidence_threshold`.
 
-The shipped model's probabilities are calibrated (a temperature fitted on validation, inside
-model.pt), so a confidence is close to the chance of being right on MNIST-like input; people's
-drawings are harder than MNIST, so the threshold is still chosen on data. This tool measures, on
+A model trained by `make train` carries a temperature fitted on validation inside model.pt, so
+its confidence is close to the chance of being right on MNIST-like input; the shipped model
+predates that and is not calibrated (docs/training.md). Either way people's drawings are harder
+than MNIST, so the threshold is chosen on data. This tool measures, on
 the held-out validation images (the 5,000 that training never fits) as the handler normalises
 them (tools.normalised_mnist's cache), how often the model is right at each confidence, on the
 clean images and on the same images distorted the way training augments them (slant, size,
