@@ -56,8 +56,8 @@ def normalize_digit(ink: np.ndarray, min_stroke: float) -> np.ndarray:
     scale = DIGIT_BOX / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resized = _as_image(crop).resize(size, Image.Resampling.LANCZOS)
-    patch = np.clip(np.asarray(resized), 0.0, None)
-    patch = patch / max(float(patch.max()), 1e-6)  # strongest stroke = full white, like MNIST
+    patch = np.maximum(np.asarray(resized), 0.0)  # Lanczos undershoots next to strokes
+    patch /= max(float(patch.max()), 1e-6)  # strongest stroke = full white, like MNIST
 
     field = np.zeros((FIELD, FIELD), dtype=np.float32)
     top = _place(patch.sum(axis=1), size[1])
@@ -77,13 +77,14 @@ def thicken_strokes(crop: np.ndarray, min_stroke: float) -> np.ndarray:
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
     method = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
     small = np.asarray(_as_image(crop).resize(size, method))
-    mask = (small > 0.05 * small.max()).astype(np.uint8)
-    boundary = int(mask.sum()) - int(min_filter(mask, 3).sum())
-    width = 2.0 * float(small.sum()) / max(boundary, 1)  # area / half the perimeter
+    mask = (small > 0.05 * cv2.minMaxLoc(small)[1]).view(np.uint8)
+    boundary = cv2.countNonZero(mask) - cv2.countNonZero(min_filter(mask, 3))
+    width = 2.0 * cv2.sumElems(small)[0] / max(boundary, 1)  # area / half the perimeter
     grow = round(min_stroke * detail - width)
     if grow < 1:
         return crop
-    return max_filter(np.pad(small, grow), grow + 1)
+    padded = cv2.copyMakeBorder(small, grow, grow, grow, grow, cv2.BORDER_CONSTANT, value=0)
+    return max_filter(padded, grow + 1)
 
 
 def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
@@ -92,8 +93,14 @@ def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
 
 
 def _as_image(image: np.ndarray) -> Image.Image:
-    """A float32 PIL image ("F"), which PIL's Lanczos and box resampling take."""
-    return Image.fromarray(np.ascontiguousarray(image, dtype=np.float32))
+    """A float32 PIL image ("F"), which PIL's Lanczos and box resampling take.
+
+    Built on the array's memory (Image.fromarray would copy it through bytes first); resizing
+    makes a new image, so nothing writes to it.
+    """
+    pixels = np.ascontiguousarray(image, dtype=np.float32)
+    height, width = pixels.shape
+    return Image.frombuffer("F", (width, height), pixels, "raw", "F", 0, 1)
 
 
 def _place(profile: np.ndarray, length: int) -> int:

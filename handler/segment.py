@@ -130,7 +130,7 @@ def segment_ink(
     return [
         Segment(
             normalize_digit(_crop(piece, strength), min_stroke),
-            _box(piece, ink.sent_size, strength.shape),
+            _box(piece, ink),
         )
         for piece in pieces
     ]
@@ -307,11 +307,12 @@ def _crop(piece: _Piece, strength: np.ndarray) -> np.ndarray:
     return crop
 
 
-def _box(piece: _Piece, sent_size: tuple[int, int], work_shape: tuple[int, ...]) -> Box:
-    """The piece's bounding box in the image as sent (the ink map may be a resized copy)."""
-    (width, height), (rows, columns) = sent_size, work_shape
-    x0, x1 = int(piece.columns.min()), int(piece.columns.max()) + 1
-    y0, y1 = int(piece.rows.min()), int(piece.rows.max()) + 1
+def _box(piece: _Piece, ink: Ink) -> Box:
+    """The piece's bounding box in the image as sent (the ink map may be a region of a resized
+    copy)."""
+    (width, height), (rows, columns), (top, left) = ink.sent_size, ink.work_shape, ink.origin
+    x0, x1 = left + int(piece.columns.min()), left + int(piece.columns.max()) + 1
+    y0, y1 = top + int(piece.rows.min()), top + int(piece.rows.max()) + 1
     # Integer arithmetic: edges scaled exactly, rounded outwards.
     return (
         x0 * width // columns,
