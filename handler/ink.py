@@ -8,6 +8,8 @@ no digit stands out. Images are uint8 grey levels until the ink strength, which 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 from PIL import Image
@@ -55,19 +57,27 @@ def flatten_alpha(grey: np.ndarray, alpha: np.ndarray | None) -> np.ndarray:
 # ---- clean drawings: the fast path -------------------------------------------------------------
 
 
-def is_clean_drawing(grey: np.ndarray) -> bool:
+class Shades(NamedTuple):
+    """A clean drawing's two grey levels."""
+
+    paper: int  # the border's median
+    ink: float  # the level farthest from the paper
+
+
+def clean_drawing(grey: np.ndarray) -> Shades | None:
     """One paper shade and one ink, as a drawing app exports: no noise, shading or desk to handle.
 
-    Photos, scans and blurry enlarged thumbnails fail, and get the photo analysis.
+    Returns the two shades, or None for photos, scans and blurry enlarged thumbnails, which get
+    the photo analysis.
     """
     paper, border = _paper(grey)
     ink = _ink_shade(grey, paper)
     if _share_near(border, paper) < FLAT_BORDER or abs(ink - paper) <= 2 * FLAT_SHADES:
-        return False  # noise, shading or a desk along the edge; or blank (refused as always)
+        return None  # noise, shading or a desk along the edge; or blank (refused as always)
     way_to_ink = (np.arange(256) - paper) / (ink - paper)  # of each grey level
     mid_greys = _count_levels(grey, (way_to_ink >= 0.2) & (way_to_ink <= 0.8)) / grey.size
     inked = _count_levels(grey, way_to_ink >= 0.2) / grey.size
-    return mid_greys <= MAX_MID_GREYS and inked <= MAX_INK
+    return Shades(paper, ink) if mid_greys <= MAX_MID_GREYS and inked <= MAX_INK else None
 
 
 def _count_levels(grey: np.ndarray, levels: np.ndarray) -> int:
@@ -81,18 +91,19 @@ def _count_levels(grey: np.ndarray, levels: np.ndarray) -> int:
     return cv2.countNonZero(cv2.inRange(grey, int(inside[0]), int(inside[-1])))
 
 
-def drawing_ink(grey: np.ndarray, limits: Limits = Limits()) -> tuple[tuple[int, int], np.ndarray]:
-    """Ink strength of a clean drawing (`is_clean_drawing`) over the drawn region, and the
-    (row, column) where that region starts; raises no_digit when it is blank.
+def drawing_ink(
+    grey: np.ndarray, shades: Shades, limits: Limits = Limits()
+) -> tuple[tuple[int, int], np.ndarray]:
+    """Ink strength of a clean drawing (`clean_drawing` gave its shades) over the drawn region,
+    and the (row, column) where that region starts; raises no_digit when it is blank.
 
     What `ink_map` computes, without what a clean drawing does not need: its paper is one shade
     (no background to estimate) and it has no sensor noise (the noise floor, one grey level).
     Only the drawn pixels' bounding box, one pixel wider each way, is worked on: beyond that
     the 3×3 blur sees only paper, so the ink is exactly what the whole image would give.
     """
-    paper, _ = _paper(grey)
-    paper_image = np.full_like(grey, paper)
-    if _ink_shade(grey, paper) < paper:
+    paper_image = np.full_like(grey, shades.paper)
+    if shades.ink < shades.paper:
         depth = cv2.subtract(paper_image, grey)  # dark ink; subtract saturates at 0
     else:
         depth = cv2.subtract(grey, paper_image)

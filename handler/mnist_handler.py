@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 import torch
 from ts.metrics.dimension import Dimension
-from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
 from handler.decode import declared_pixels, decode_base64_text
@@ -55,7 +54,6 @@ PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and mult
 READ_HEADER = "x-read"  # `-H "X-Read: number"`: read each image as a whole number
 READ_MODES = ("digit", "number")  # what `read` may ask for; digit is the default
 TRUE_WORDS = {"1", "true", "yes", "on"}
-GAUGE = MetricTypes.GAUGE
 
 
 @dataclass
@@ -131,7 +129,11 @@ class MnistHandler(BaseHandler):
 
     def handle(self, data: list[dict[str, Any]], context: Any) -> list[Any]:
         """TorchServe's entry point: one answer per request, statuses set per request."""
+        started = time.perf_counter()
         decoded = [self.decode(i, request, context) for i, request in enumerate(data)]
+        # One metric line per batch, not per request: each is a log line the frontend parses.
+        per_request_ms = (time.perf_counter() - started) * 1000 / len(data)
+        context.metrics.add_time("PreprocessTime", per_request_ms, idx=None, dimensions=[])
         digits = []
         for request in decoded:
             for image in request.images if isinstance(request, DecodedRequest) else ():
@@ -154,7 +156,6 @@ class MnistHandler(BaseHandler):
         self, idx: int, request: dict[str, Any], context: Any
     ) -> DecodedRequest | InputError:
         """A request → its images as 28×28 digits (or per-image errors); request-level errors."""
-        started = time.perf_counter()
         try:
             return self._decode(idx, request, context)
         except InputError as error:
@@ -162,9 +163,6 @@ class MnistHandler(BaseHandler):
         except Exception as error:  # a request shape no check foresaw must not fail the batch
             logger.exception("Unexpected request decoding failure")
             return InputError("bad_request", 400, f"The request could not be read ({error}).")
-        finally:
-            elapsed_ms = (time.perf_counter() - started) * 1000
-            context.metrics.add_time("PreprocessTime", elapsed_ms, idx=idx, dimensions=[])
 
     def _decode(self, idx: int, request: dict[str, Any], context: Any) -> DecodedRequest:
         headers = {k.lower(): v for k, v in (context.get_all_request_header(idx) or {}).items()}
@@ -268,9 +266,6 @@ class MnistHandler(BaseHandler):
         probabilities = self._forward(digits)
         elapsed_ms = (time.perf_counter() - started) * 1000
         context.metrics.add_time("InferenceTime", elapsed_ms, idx=None, dimensions=[])
-        context.metrics.add_metric(
-            "BatchImages", len(digits), "count", idx=None, dimensions=[], metric_type=GAUGE
-        )
         context.metrics.add_counter("ImagesClassified", len(digits), idx=None, dimensions=[])
         context.metrics.add_counter("ForwardPasses", 1, idx=None, dimensions=[])
         return probabilities

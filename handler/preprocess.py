@@ -9,7 +9,7 @@ The stages, each in its own module, in the order `preprocess` runs them:
     to_work_size            big images shrunk (box averaging), tiny ones enlarged (bicubic)
   handler.ink
     flatten_alpha           transparent pixels get a backdrop contrasting with the drawn pixels
-    is_clean_drawing        one paper shade and one ink, as drawing apps export: the fast path…
+    clean_drawing           one paper shade and one ink, as drawing apps export: the fast path…
     drawing_ink             …reads the ink directly (no background, noise or desk to handle)
     paint_out_surroundings  otherwise, a sheet photographed on a darker desk: the desk becomes paper
     ink_map                 polarity, uneven light and noise → ink strength in [0, 1] (1 = ink)
@@ -36,10 +36,10 @@ from PIL import Image
 
 from handler.decode import Size, decode_image_and_size, to_work_size
 from handler.ink import (
+    clean_drawing,
     drawing_ink,
     flatten_alpha,
     ink_map,
-    is_clean_drawing,
     paint_out_surroundings,
     remove_specks,
 )
@@ -85,9 +85,9 @@ def find_ink(data: bytes, limits: Limits = Limits()) -> Ink:
     """Image file bytes → its ink map (decode, work size, ink, specks); raises InputError."""
     pixels, sent_size = decode_image_and_size(data, limits)
     grey = flatten_alpha(*to_work_size(pixels, limits))
-    origin = (0, 0)
-    if is_clean_drawing(grey):
-        origin, ink = drawing_ink(grey, limits)  # the drawn region only: the rest is paper
+    origin, shades = (0, 0), clean_drawing(grey)
+    if shades is not None:
+        origin, ink = drawing_ink(grey, shades, limits)  # the drawn region only: the rest is paper
     else:
         grey, on_desk = paint_out_surroundings(grey)
         ink = ink_map(grey, limits, dark_ink=True if on_desk else None)

@@ -27,7 +27,6 @@ from tools.torchserve import TorchServe
 CUSTOM_METRICS = (
     "PreprocessTime",
     "InferenceTime",
-    "BatchImages",
     "ImagesClassified",
     "ForwardPasses",
 )

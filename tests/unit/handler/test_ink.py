@@ -10,10 +10,10 @@ from PIL import Image, ImageDraw, ImageFilter
 from bench.realistic_digits import render_sample
 from handler.decode import decode_image, to_work_size
 from handler.ink import (
+    clean_drawing,
     drawing_ink,
     flatten_alpha,
     ink_map,
-    is_clean_drawing,
     paint_out_surroundings,
     remove_specks,
 )
@@ -137,8 +137,9 @@ def _flat_desk() -> Image.Image:
 )
 def test_clean_drawings_take_the_fast_path_and_read_as_the_photo_analysis_does(sample) -> None:
     grey = _work_grey(render_sample(*sample, 0)[0])
-    assert is_clean_drawing(grey)
-    _, drawn = drawing_ink(grey)
+    shades = clean_drawing(grey)
+    assert shades is not None
+    _, drawn = drawing_ink(grey, shades)
     fast = normalize_digit(remove_specks(drawn), Limits().min_stroke)
     full = normalize_digit(remove_specks(ink_map(grey)), Limits().min_stroke)
     assert np.abs(fast.astype(int) - full).mean() < 1.0  # grey levels
@@ -155,7 +156,7 @@ def test_clean_drawings_take_the_fast_path_and_read_as_the_photo_analysis_does(s
     ids=["photo", "desk", "thumbnail", "flat-desk"],
 )
 def test_photos_desks_and_thumbnails_get_the_photo_analysis(data: bytes) -> None:
-    assert not is_clean_drawing(_work_grey(data))
+    assert clean_drawing(_work_grey(data)) is None
 
 
 def test_a_sheet_on_a_flat_desk_is_still_found(reference: np.ndarray) -> None:

@@ -116,7 +116,7 @@ def test_numbers_and_digits_of_a_batch_share_one_forward_pass(handler, context):
     check_number(number, "717")
     assert digit["digit"] == 1
     assert [m[2] for m in context.metrics.named("ForwardPasses")] == [1]
-    assert [m[2] for m in context.metrics.named("BatchImages")] == [4]
+    assert [m[2] for m in context.metrics.named("ImagesClassified")] == [4]
 
 
 def test_segmentation_settings_come_from_the_model_config(context):
