@@ -106,7 +106,7 @@ def _as_image(image: np.ndarray) -> Image.Image:
 def _place(profile: np.ndarray, length: int) -> int:
     """Offset putting the profile's centre of mass at CENTRE (whole pixels, as MNIST did)."""
     centre_of_mass = float((profile * np.arange(length)).sum() / profile.sum())
-    return int(np.clip(round(CENTRE - centre_of_mass), 0, FIELD - length))
+    return min(max(round(CENTRE - centre_of_mass), 0), FIELD - length)
 
 
 # cv2's erode and dilate with a box are sliding min and max filters; by default they ignore the
