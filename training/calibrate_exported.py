@@ -70,6 +70,7 @@ def calibrate(cfg: CalibrateConfig, mnist: Mnist | None = None) -> dict:
     `mnist` must carry the served digits; None (the default) loads cfg.data_dir and
     cfg.normalised.
     """
+    commit = git_commit()  # before model.pt is rewritten, which would make the tree dirty
     source = Path(cfg.model)
     out = Path(cfg.out) if cfg.out else source
     report = json.loads(source.with_name("report.json").read_text())
@@ -120,7 +121,7 @@ def calibrate(cfg: CalibrateConfig, mnist: Mnist | None = None) -> dict:
             ),
             "ece_bins": ECE_BINS,
             "torchscript_max_abs_diff": diff,
-            "git_commit": git_commit(),
+            "git_commit": commit,
             "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         },
     }
