@@ -1,9 +1,9 @@
 """Choose the page's "not sure" threshold from data: `python -m bench.confidence_threshold`.
 
-A model trained by `make train` carries a temperature fitted on validation inside model.pt, so
-its confidence is close to the chance of being right on MNIST-like input; the shipped model
-predates that and is not calibrated (docs/training.md). Either way people's drawings are harder
-than MNIST, so the threshold is chosen on data. This tool measures, on
+The model carries a temperature fitted on validation inside model.pt (`make train` fits it; the
+shipped model got its own from `make calibrate`), so its confidence is close to the chance of
+being right on MNIST-like input. People's drawings are harder than MNIST, so the threshold is
+still chosen on data. This tool measures, on
 the held-out validation images (the 5,000 that training never fits) as the handler normalises
 them (tools.normalised_mnist's cache), how often the model is right at each confidence, on the
 clean images and on the same images distorted the way training augments them (slant, size,
@@ -31,8 +31,8 @@ from handler.limits import InputError
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess
 from tools.cli import parse_config
+from tools.normalised_mnist import NORMALISED_DIR, ensure
 from tools.normalised_mnist import Config as CacheConfig
-from tools.normalised_mnist import ensure
 from tools.paths import REALISTIC_DIR, REPO_ROOT, SHIPPED_MODEL
 from training.augment import AugmentConfig, augment_batch
 from training.data import DEFAULT_DATA_DIR, load_mnist, split_train_val, with_served
@@ -43,6 +43,7 @@ from training.train import TrainConfig
 class ThresholdConfig:
     model: Path = SHIPPED_MODEL  # TorchScript model to measure
     data_dir: Path = REPO_ROOT / DEFAULT_DATA_DIR  # the MNIST IDX files
+    normalised_dir: Path = NORMALISED_DIR  # tools.normalised_mnist's cache (built when missing)
     realistic: Path = REALISTIC_DIR  # bench.realistic_digits output, used when it exists
     target: float = 0.90  # accuracy every confident band must reach
     band: float = 0.10  # width of the confidence bands compared
@@ -102,7 +103,9 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     model = torch.jit.load(str(cfg.model)).eval()
     mnist = load_mnist(cfg.data_dir)
-    mnist = with_served(mnist, ensure(CacheConfig(data_dir=cfg.data_dir, quiet=True)))
+    mnist = with_served(
+        mnist, ensure(CacheConfig(data_dir=cfg.data_dir, out_dir=cfg.normalised_dir, quiet=True))
+    )
     train = TrainConfig()
     _, val_idx = split_train_val(len(mnist.train_labels), train.val_size, train.seed)
     images, labels = mnist.served_train[val_idx], mnist.train_labels[val_idx]

@@ -325,8 +325,8 @@ class MnistHandler(BaseHandler):
         """A number's answer: its digits left to right, each with its box in the image as sent.
 
         Its confidence is the product of the digits' confidences: the chance that every digit is
-        right if their errors are independent and each confidence is calibrated (a model from
-        `make train` is; the shipped one is not yet, so there it ranks rather than measures).
+        right if their errors are independent and each confidence is calibrated (the shipped
+        model's are: its temperature, fitted on validation, is inside model.pt).
         """
         digits = [
             {**self._result(segment.digit, next(probabilities), preview), "box": list(segment.box)}
