@@ -502,3 +502,26 @@ def test_kserve_v1_shares_the_forward_pass_with_batch_mates(handler, context, im
     check_result(first, 7)
     assert [p["digit"] for p in envelope["predictions"]] == [1, 7]
     check_result(last, 1)
+
+
+def test_segmentation_compares_the_networks_own_confidences(
+    handler, context, model_dir, images, tmp_path
+):
+    """A temperature inside model.pt calibrates the answers; `classify`, which chooses where
+    touching digits are cut, sees the probabilities the segmentation settings were chosen with."""
+    from training.calibrate import Calibrated
+
+    calibrated_dir = tmp_path / "calibrated"
+    shutil.copytree(model_dir, calibrated_dir)
+    network = torch.jit.load(str(model_dir / "model.pt"))
+    torch.jit.script(Calibrated(network, 0.5)).save(str(calibrated_dir / "model.pt"))
+    context.model_dir = calibrated_dir
+    calibrated = MnistHandler()
+    calibrated.initialize(context)
+
+    digits = [preprocess(images["seven"]), preprocess(images["one"])]
+    np.testing.assert_allclose(calibrated.classify(digits), handler.classify(digits), atol=1e-6)
+    sharper = calibrated.predict(digits, context).numpy()
+    plain = handler.predict(digits, context).numpy()
+    assert (sharper.max(axis=1) > plain.max(axis=1)).all()  # T < 1: surer answers…
+    assert (sharper.argmax(axis=1) == plain.argmax(axis=1)).all()  # …never other ones
