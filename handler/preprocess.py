@@ -26,7 +26,6 @@ See docs/preprocessing.md for why each step exists and what it gains on realisti
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import io
 from typing import NamedTuple
 
@@ -53,7 +52,7 @@ cv2.setNumThreads(1)
 # glibc malloc: serve allocations under 8 MB from the heap and keep up to 64 MB of freed heap.
 # With the defaults, every 280×280 temporary (78–313 kB) past the first is its own mmap, given
 # back to the kernel when freed, so each call page-faults fresh zeroed pages: a canvas took
-# 1.55 ms to preprocess instead of 1.3. The process then keeps what its largest image needed.
+# 1.55 ms to preprocess instead of 1.3. Each worker keeps up to 64 MB of freed heap for reuse.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt parameters, from glibc's malloc.h
 MALLOC_KEEP_BYTES, MALLOC_HEAP_BELOW_BYTES = 64 << 20, 8 << 20
 
@@ -61,9 +60,8 @@ MALLOC_KEEP_BYTES, MALLOC_HEAP_BELOW_BYTES = 64 << 20, 8 << 20
 def _tune_malloc() -> None:
     """Apply the settings above where the C library is glibc; elsewhere change nothing."""
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc (musl, macOS): no mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the C library the interpreter runs on
+    except (OSError, AttributeError):  # no mallopt (macOS); musl's accepts and ignores it
         return
     mallopt(M_MMAP_THRESHOLD, MALLOC_HEAP_BELOW_BYTES)
     mallopt(M_TRIM_THRESHOLD, MALLOC_KEEP_BYTES)
