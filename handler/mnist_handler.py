@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
@@ -199,8 +200,8 @@ class MnistHandler(BaseHandler):
         files = [self._to_file(payload) for payload in payloads]
         if len(files) > 1:  # one image alone is held to the per-image limits
             self._check_request_pixels(files)
-        to_image = self._to_number if number else self._to_digit
-        images = [to_image(file) for file in files]
+        step = self._to_number if number else self._to_digit
+        images = [self._read(step, file) for file in files]
         return DecodedRequest(
             images=images, as_list=as_list or len(images) > 1, preview=preview, kserve_v1=kserve_v1
         )
@@ -235,28 +236,26 @@ class MnistHandler(BaseHandler):
                 "images per request.",
             )
 
-    def _to_digit(self, file: bytes | InputError) -> np.ndarray | InputError:
-        """An image file → 28×28 digit, or the error that explains why not."""
-        if isinstance(file, InputError):
-            return file
-        try:
-            return preprocess(file, self.settings.limits)
-        except InputError as error:
-            return error
-        except Exception as error:  # an input no check foresaw must not kill the worker
-            logger.exception("Unexpected preprocessing failure")
-            return InputError("bad_image", 400, f"The image could not be read ({error}).")
+    def _to_digit(self, file: bytes) -> np.ndarray:
+        """An image file → 28×28 digit; raises InputError."""
+        return preprocess(file, self.settings.limits)
 
-    def _to_number(self, file: bytes | InputError) -> list[Segment] | InputError:
-        """An image file → the digits of the number it shows, or the error that explains why not."""
+    def _to_number(self, file: bytes) -> list[Segment]:
+        """An image file → the digits of the number it shows; raises InputError."""
+        return read_number(file, self.classify, self.settings.limits, self.settings.segment)
+
+    @staticmethod
+    def _read(step: Callable[[bytes], Any], file: bytes | InputError) -> Any:
+        """`step(file)`, or the error that explains why not: the file's own refusal, the
+        step's, or 400 bad_image for a failure no check foresaw (it must not kill the worker)."""
         if isinstance(file, InputError):
             return file
         try:
-            return read_number(file, self.classify, self.settings.limits, self.settings.segment)
+            return step(file)
         except InputError as error:
             return error
-        except Exception as error:  # an input no check foresaw must not kill the worker
-            logger.exception("Unexpected segmentation failure")
+        except Exception as error:
+            logger.exception("Unexpected failure reading an image")
             return InputError("bad_image", 400, f"The image could not be read ({error}).")
 
     # ---- predict -------------------------------------------------------------------------------
