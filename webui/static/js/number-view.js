@@ -3,7 +3,7 @@
 // with a faint box over each digit on the pad. Only writes to the page, like render.js.
 
 import { createCorrection } from "./feedback.js";
-import { percent } from "./render.js";
+import { percent, showLarge, showStatus } from "./render.js";
 
 const PLACE_WIDTH = { min: 60, max: 120 }; // CSS pixels per digit column
 
@@ -20,15 +20,8 @@ export function createNumberView({
   let centres = []; // each column's wanted centre, as a fraction of the pad's width
   let openPosition = null; // the digit whose correction panel is open, or null
 
-  function showMessage(state, text) {
-    statusEl.dataset.state = state;
-    statusEl.textContent = text;
-  }
-
-  function showNumber(text, faint) {
-    numberEl.textContent = text;
-    numberEl.classList.toggle("faint", faint);
-  }
+  const showMessage = (state, text) => showStatus(statusEl, state, text);
+  const showNumber = (text, faint) => showLarge(numberEl, text, faint);
 
   function clearPlaces() {
     centres = [];

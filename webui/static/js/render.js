@@ -5,6 +5,19 @@ import { createCorrectionToggle } from "./feedback.js";
 
 export const percent = (p) => `${Math.round(p * 100)}%`;
 
+// The status line under an answer; data-state drives its colour in style.css (and lets tests
+// read the state). Shared with number mode's view.
+export function showStatus(statusEl, state, text) {
+  statusEl.dataset.state = state;
+  statusEl.textContent = text;
+}
+
+// The answer shown large (a digit or a number); faint while there is no confident answer.
+export function showLarge(el, text, faint) {
+  el.textContent = text;
+  el.classList.toggle("faint", faint);
+}
+
 // lowConfidence: below this top-1 probability the answer is shown as "not sure".
 // fixEl: where the "Wrong? It's a …" control goes, under each answer.
 export function createView({
@@ -16,16 +29,8 @@ export function createView({
   fixEl,
   lowConfidence,
 }) {
-  // data-state drives the status line's colour in style.css (and lets tests read the state).
-  function showMessage(state, text) {
-    statusEl.dataset.state = state;
-    statusEl.textContent = text;
-  }
-
-  function showDigit(text, faint) {
-    digitEl.textContent = text;
-    digitEl.classList.toggle("faint", faint);
-  }
+  const showMessage = (state, text) => showStatus(statusEl, state, text);
+  const showDigit = (text, faint) => showLarge(digitEl, text, faint);
 
   // Built with DOM nodes rather than innerHTML: nothing from the server is parsed as markup.
   function showTop3(top3) {
