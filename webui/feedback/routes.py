@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, jsonify, request
 
+from webui.api import image_type
 from webui.config import WebUIConfig
 from webui.errors import ApiError
 from webui.feedback.ratelimit import RateLimiter, retry_after
@@ -28,8 +29,6 @@ from webui.metrics import Metrics
 log = logging.getLogger(__name__)
 
 bp = Blueprint("feedback", __name__, url_prefix="/api")
-
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -124,7 +123,7 @@ def _handlers_digit(state: Feedback, sent: FeedbackRequest) -> bytes:
         size = struct.unpack(">II", png[16:24])
     except (KeyError, TypeError, binascii.Error, struct.error):
         png, size = b"", None
-    if not png.startswith(PNG_SIGNATURE) or size != (28, 28):
+    if image_type(png) != "image/png" or size != (28, 28):
         log.warning("TorchServe's preview is not a 28×28 PNG: %.120r", payload)
         error = ApiError(502, "bad_gateway", "The model server's answer had no 28×28 digit.")
         raise state.refuse("model_unavailable", error)
