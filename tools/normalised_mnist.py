@@ -5,15 +5,18 @@
 
 At serving time every image goes through `handler.preprocess.preprocess` (ink map, crop, fit to
 20×20, centre of mass, stroke widening). Training on that output, not on the raw MNIST tensors,
-removes the train/serve skew. Running the handler on 70,000 images takes a minute or two, so it
-is done once and cached as data/normalised/<key>.npz, where the key is the sha256 of the MNIST
-files, the handler's sources, FORMAT below and the image libraries' versions: the cache is rebuilt
-exactly when one of them changes. Training reads the arrays and never imports the handler beyond
-`handler.normalize` (tests/unit/test_layout.py).
+removes the train/serve skew. Running the handler on 70,000 images (and ~6,600 flagged 1s) takes
+a minute or two, so it is done once and cached as data/normalised/<key>.npz, where the key is the
+sha256 of the MNIST files, the handler's sources, training/continental_ones.py, FORMAT below and
+the image libraries' versions: the cache is rebuilt exactly when one of them changes. Training
+reads the arrays and never imports the handler beyond `handler.normalize` (see test_layout.py).
 
 The npz holds `train` (60000, 28, 28) and `test` (10000, 28, 28) uint8 digits in MNIST's order,
 `train_refused` / `test_refused` (the images the handler refused; their digit is blank) and
 `mnist_sha256` (JSON of the IDX checksums, which training checks against the files it loads).
+It also holds `train_flagged`: the training set's 1s with a continental flag drawn on
+(training.continental_ones), served the same way, and `train_flagged_source`, the index in `train`
+of the 1 each was drawn from (1s that are not straight sticks get none).
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from handler.limits import InputError
 from handler.preprocess import preprocess, to_png
 from tools.cli import parse_config
 from tools.paths import HANDLER_DIR, REPO_ROOT
+from training.continental_ones import add_flag
 from training.data import DEFAULT_DATA_DIR, load_mnist
 
 NORMALISED_DIR = REPO_ROOT / "data" / "normalised"
-FORMAT = 1  # bump when this file changes how the digits are written or stored
+FORMAT = 2  # bump when this file changes how the digits are written or stored
 CHUNK = 500  # images per task: large enough to amortise the pickling, small for a smooth bar
+FLAG_SEED = 1  # the flags drawn on the 1s: the same cache key gives the same flags
 
 
 @dataclass
@@ -55,7 +60,7 @@ def cache_key(mnist_sha256: dict[str, str]) -> str:
     """sha256 of everything the cached digits depend on."""
     digest = hashlib.sha256(json.dumps(mnist_sha256, sort_keys=True).encode())
     digest.update(f"format {FORMAT}".encode())
-    for path in sorted(HANDLER_DIR.glob("*.py")):
+    for path in [*sorted(HANDLER_DIR.glob("*.py")), REPO_ROOT / "training" / "continental_ones.py"]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes())
     digest.update(
         f"numpy {np.__version__} opencv {cv2.__version__} pillow {PIL.__version__}".encode()
@@ -73,6 +78,18 @@ def served_digits(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         except InputError:
             refused[i] = True  # stays blank: wrong in every accuracy, left out of training
     return out, refused
+
+
+def flagged_ones(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The 1s among `images` with a flag drawn on, and the index of the 1 each came from."""
+    rng = np.random.default_rng(FLAG_SEED)
+    flagged, source = [], []
+    for index in np.flatnonzero(labels == 1):
+        one = add_flag(images[index], rng)
+        if one is not None:
+            flagged.append(one)
+            source.append(index)
+    return np.stack(flagged), np.array(source, dtype=np.int64)
 
 
 def _progress(done: int, total: int, started: float) -> None:
@@ -107,13 +124,17 @@ def ensure(config: Config) -> Path:
         return path
     if not config.quiet:
         print(
-            f"Running the handler's preprocessing on 70,000 MNIST digits → {path}", file=sys.stderr
+            f"Running the handler's preprocessing on MNIST and its flagged 1s → {path}",
+            file=sys.stderr,
         )
-    arrays = {}
-    for split, images in [("train", mnist.train_images), ("test", mnist.test_images)]:
-        arrays[split], arrays[f"{split}_refused"] = build(
-            images.numpy(), config.workers, config.quiet
-        )
+    flagged, source = flagged_ones(mnist.train_images.numpy(), mnist.train_labels.numpy())
+    arrays = {"train_flagged_source": source}
+    for split, images in [
+        ("train", mnist.train_images.numpy()),
+        ("test", mnist.test_images.numpy()),
+        ("train_flagged", flagged),
+    ]:
+        arrays[split], arrays[f"{split}_refused"] = build(images, config.workers, config.quiet)
     config.out_dir.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")  # never a half-written cache under the key
     with partial.open("wb") as f:

@@ -61,6 +61,10 @@ class Mnist:
     # preprocess), from tools.normalised_mnist's cache; None: only the raw tensors are known.
     served_train: torch.Tensor | None = None
     served_test: torch.Tensor | None = None
+    # Training 1s with a continental flag drawn on (training.continental_ones), as served, and the
+    # index in the training images of the 1 each was drawn from; None without the cache.
+    served_flagged: torch.Tensor | None = None
+    flagged_source: torch.Tensor | None = None
 
 
 def _how_to_fix(data_dir: Path) -> str:
@@ -190,11 +194,12 @@ def with_served(mnist: Mnist, path: Path) -> Mnist:
     if _cache_checksums(path) != mnist.checksums:
         raise MnistDataError(f"{path}: made from other MNIST files; rebuild it")
     with np.load(path) as cache:
-        return dataclasses.replace(
-            mnist,
-            served_train=torch.from_numpy(cache["train"]),
-            served_test=torch.from_numpy(cache["test"]),
-        )
+        served = {"served_train": cache["train"], "served_test": cache["test"]}
+        if "train_flagged" in cache:  # caches older than the flagged 1s lack them
+            kept = ~cache["train_flagged_refused"]  # a refused one is blank: not a 1 to learn
+            served["served_flagged"] = cache["train_flagged"][kept]
+            served["flagged_source"] = cache["train_flagged_source"][kept]
+    return dataclasses.replace(mnist, **{k: torch.from_numpy(v) for k, v in served.items()})
 
 
 def _cache_checksums(path: Path) -> dict[str, str]:

@@ -221,6 +221,13 @@ def markdown(r: dict) -> str:
         if extra
         else ""
     )
+    flagged = r.get("val_flagged_ones_accuracy")
+    flagged_row = (
+        f"| Validation's 1s with a continental flag drawn on (1s trained with one: "
+        f"{r['flagged_ones']:.0%}) | {100 * flagged:.2f}% read as 1 |\n"
+        if flagged is not None
+        else ""
+    )
     times = f"{r['train_seconds']:.0f} s / {r['wall_seconds']:.0f} s"
     rows = "\n".join(f"| {d} | {100 * a:.2f}% |" for d, a in r["per_class_accuracy"].items())
     sums = "\n".join(f"| `{name}` | `{sha}` |" for name, sha in r["data_sha256"].items())
@@ -230,7 +237,7 @@ def markdown(r: dict) -> str:
 |---|---|
 | Tensor accuracy (MNIST test set, 10,000 raw tensors) | {test} |
 {chain}| Best validation accuracy (5,000 held-out training images) | {val} |
-{calibration}{extra_row}| Parameters | {r["parameters"]:,} |
+{flagged_row}{calibration}{extra_row}| Parameters | {r["parameters"]:,} |
 | Training time: optimisation steps / whole run | {times} |
 | TorchScript vs eager, max abs difference | {r["torchscript_max_abs_diff"]:.1e} |
 | Git commit | `{r["git_commit"]}` |

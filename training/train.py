@@ -69,6 +69,10 @@ class TrainConfig:
     ema_decay: float = 0.998  # exponential moving average of the weights per step (0 = off)
     augment: bool = True  # random affine + stroke width, see training/augment.py
     augment_strength: float = 1.0  # scales every augmentation range and probability (make tune)
+    # A training 1 is shown with a continental flag drawn on instead (training.continental_ones;
+    # the served cache holds one flagged copy of each straight 1) with this probability. Chosen
+    # on validation plus its flagged 1s: 0.25 / 0.5 / 0.75 read 99.21 / 99.35 / 99.39% of them.
+    flagged_ones: float = 0.75
     # run control
     seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
     seeds: int = 1  # >1: train seeds seed, seed+1, … into out_dir/seed-N; report mean ± sd
@@ -230,6 +234,7 @@ def train(
     train_x, train_y = images[train_idx], mnist.train_labels[train_idx]
     val_x, val_y = images[val_idx], mnist.train_labels[val_idx]
     n_mnist, n_extra, extra_record = len(train_x), 0, None
+    flags = FlaggedOnes.of(mnist, train_idx, val_idx) if cfg.flagged_ones > 0 else None
     if extra is not None:
         extra_record = extra.describe(cfg.extra_weight)
         # Appended after the MNIST split: validation and test never see them.
@@ -319,10 +324,10 @@ def train(
             )
             for step in bar:
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-                if cfg.augment:
-                    x = augment_batch(train_x[idx], augment_cfg, gen)
-                else:
-                    x = train_x[idx].unsqueeze(1)
+                x = train_x[idx]
+                if flags is not None:
+                    x = flags.swap_in(x, idx, cfg.flagged_ones, gen)
+                x = augment_batch(x, augment_cfg, gen) if cfg.augment else x.unsqueeze(1)
                 x = scale_pixels(x).to(cfg.device).contiguous(memory_format=torch.channels_last)
                 y = train_y[idx].to(cfg.device)
                 logits = model(x)
@@ -419,6 +424,12 @@ def train(
     ece_before = expected_calibration_error(val_logits.softmax(1), val_y)
     ece_after = expected_calibration_error((val_logits / temperature).softmax(1), val_y)
     print(f"Temperature {temperature:.3f}: validation ECE {ece_before:.2%} → {ece_after:.2%}")
+    flagged_val_acc = None
+    if flags is not None and len(flags.val_images):
+        _, flagged_val_acc, _ = evaluate(
+            load_checkpoint(out / "best.pt"), flags.val_images, torch.ones_like(flags.val_source)
+        )
+        print(f"Validation's 1s with a flag drawn on: {flagged_val_acc:.2%} read as 1")
 
     summary = {
         "best_val_accuracy": best_acc,
@@ -428,6 +439,8 @@ def train(
         "parameters": count_parameters(model),
         "trained_on": "raw MNIST tensors" if mnist.served_train is None else "served digits",
         "extra_data": extra_record,  # None, or folder, count, sha256 and weight of --extra-data
+        "flagged_ones": cfg.flagged_ones if flags is not None else 0.0,
+        "val_flagged_ones_accuracy": flagged_val_acc,  # validation's 1s, flag drawn on; None: none
         "temperature": round(temperature, 5),
         "val_ece": round(ece_before, 5),
         "val_ece_calibrated": round(ece_after, 5),
@@ -437,6 +450,46 @@ def train(
 
         summary = final_report(out, mnist, summary)
     return summary
+
+
+@dataclass
+class FlaggedOnes:
+    """The served cache's flagged 1s, split like the digits they were drawn from."""
+
+    variant: torch.Tensor  # per training-split position: row in `images` of its flagged 1, or −1
+    images: torch.Tensor  # uint8 (K, 28, 28), the flagged 1s as served
+    val_images: torch.Tensor  # those drawn from validation 1s: scored, never trained on
+    val_source: torch.Tensor  # their index in the training images
+
+    @classmethod
+    def of(cls, mnist: Mnist, train_idx: torch.Tensor, val_idx: torch.Tensor) -> FlaggedOnes | None:
+        """None when the data set has no flagged 1s (raw tensors, or an older cache)."""
+        if mnist.served_flagged is None or mnist.served_train is None:
+            return None
+        row_of = torch.full((len(mnist.train_labels),), -1, dtype=torch.long)
+        row_of[mnist.flagged_source] = torch.arange(len(mnist.flagged_source))
+        in_val = torch.isin(mnist.flagged_source, val_idx)
+        return cls(
+            row_of[train_idx],
+            mnist.served_flagged,
+            mnist.served_flagged[in_val],
+            mnist.flagged_source[in_val],
+        )
+
+    def swap_in(
+        self, batch: torch.Tensor, idx: torch.Tensor, p: float, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The batch with each 1 that has a flagged copy swapped for it with probability `p`.
+
+        `idx` are training-split positions; those past the split (extra data) are never swapped.
+        """
+        row = torch.full_like(idx, -1)
+        inside = idx < len(self.variant)
+        row[inside] = self.variant[idx[inside]]
+        swap = (row >= 0) & (torch.rand(len(idx), generator=gen) < p)
+        batch = batch.clone()
+        batch[swap] = self.images[row[swap]]
+        return batch
 
 
 SEED_FIGURES = {  # report key → column title of the seeds table
