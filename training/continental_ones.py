@@ -13,6 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+INK = 64  # raw MNIST pixels above this are the stick's ink
 DETAIL = 8  # drawn at 8× and box-averaged back down, for MNIST-like anti-aliased edges
 FLAG_LENGTH = (0.2, 0.45)  # the flag's length, as a fraction of the stick's
 FLAG_ANGLE_DEG = (25.0, 50.0)  # the angle between the flag and the stick (wider reads as a 7)
@@ -25,7 +26,7 @@ def add_flag(one: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
 
     None when the 1 is not a straight stick (curved or hooked 1s could turn into 2s or 7s).
     """
-    rows, cols = np.nonzero(one > 64)
+    rows, cols = np.nonzero(one > INK)
     if len(rows) < 2:
         return None
     points = np.stack([cols, rows], axis=1).astype(np.float64)
@@ -38,7 +39,7 @@ def add_flag(one: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
     along = (points - centre) @ down
     top, foot = centre + along.min() * down, centre + along.max() * down
     length = float(along.max() - along.min())
-    width = max(1.5, float((one > 64).sum()) / max(length, 1.0))  # ink area / stick length
+    width = max(1.5, float((one > INK).sum()) / max(length, 1.0))  # ink area / stick length
 
     # The flag leaves the top towards the left and down, at an acute angle to the stick.
     left = np.array([-down[1], down[0]])  # x ≤ 0, since down's y ≥ 0

@@ -1,13 +1,17 @@
 """Rewriting the preprocessing for speed (OpenCV, a fast path for clean drawings) moved neither
-its outputs nor the shipped model's accuracy.
+its outputs nor the shipped model's accuracy, and later changes to it must not either.
 
-The figures before were measured once, with the old pipeline (PIL and numpy, commit 6767409)
-and training/shipped/model.pt, by the same procedure as `correct_answers` below:
+The rewrite was checked against figures measured once with the old pipeline (PIL and numpy,
+commit 6767409) and the model shipped then: 4439 of 4500 realistic digits and 9925 of the 10,000
+MNIST test digits as PNG (docs/preprocessing.md). The model has since changed (trained on the
+served digits, with continental 1s: docs/training.md), so the figures below are the shipped
+model's on the pipeline the golden outputs pin (the last test here), measured by the same
+procedure as `correct_answers` below:
   - the realistic set, 50 per category and digit with seed 0 (4,500 images, rendered in memory
-    exactly as bench.realistic_digits writes them): 4439 right (98.64%), a refusal counting as
+    exactly as bench.realistic_digits writes them): 4473 right (99.40%), a refusal counting as
     wrong;
   - the 10,000 MNIST test digits written as PNG (handler.preprocess.to_png), against their
-    labels: 9925 right (99.25%).
+    labels: 9944 right (99.44%), the chain accuracy in training/shipped/report.json.
 Today's pipeline must be within 0.1 point of each. Rendering the set takes a few minutes.
 """
 
@@ -27,8 +31,8 @@ from handler.limits import InputError
 from handler.preprocess import preprocess, to_png
 from tools.paths import SHIPPED_MODEL
 
-OLD_REALISTIC = 4439 / 4500
-OLD_MNIST_AS_PNG = 9925 / 10000
+OLD_REALISTIC = 4473 / 4500
+OLD_MNIST_AS_PNG = 9944 / 10000
 MAX_CHANGE = 0.001  # 0.1 point of accuracy
 
 
