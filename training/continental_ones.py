@@ -5,13 +5,18 @@ a long up-stroke (a flag) and some add a base, and a model that never saw one re
 This draws a flag, and sometimes a base, onto a raw MNIST 1, in MNIST's own stroke width and
 anti-aliasing. `tools.normalised_mnist` runs the result through the handler like every other
 digit, so training sees these 1s as they are served (the flag changes the digit's box, so it
-must be added before normalising).
+must be added before normalising). `FlaggedOnes` hands them to training.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
+import torch
+
+from training.data import Mnist
 
 INK = 64  # raw MNIST pixels above this are the stick's ink
 DETAIL = 8  # drawn at 8× and box-averaged back down, for MNIST-like anti-aliased edges
@@ -64,3 +69,43 @@ def _stroke(canvas: np.ndarray, start: np.ndarray, end: np.ndarray, width: float
     # Pixel centres sit at +0.5 in the 28-pixel grid.
     a, b = (tuple(round((float(v) + 0.5) * DETAIL) for v in p) for p in (start, end))
     cv2.line(canvas, a, b, 255, thickness=max(1, round(width * DETAIL)), lineType=cv2.LINE_AA)
+
+
+@dataclass
+class FlaggedOnes:
+    """The served cache's flagged 1s, split like the digits they were drawn from."""
+
+    variant: torch.Tensor  # per training-split position: row in `images` of its flagged 1, or −1
+    images: torch.Tensor  # uint8 (K, 28, 28), the flagged 1s as served
+    val_images: torch.Tensor  # those drawn from validation 1s: scored, never trained on
+    val_source: torch.Tensor  # their index in the training images
+
+    @classmethod
+    def of(cls, mnist: Mnist, train_idx: torch.Tensor, val_idx: torch.Tensor) -> FlaggedOnes | None:
+        """None when the data set has no flagged 1s (raw tensors, or an older cache)."""
+        if mnist.served_flagged is None or mnist.served_train is None:
+            return None
+        row_of = torch.full((len(mnist.train_labels),), -1, dtype=torch.long)
+        row_of[mnist.flagged_source] = torch.arange(len(mnist.flagged_source))
+        in_val = torch.isin(mnist.flagged_source, val_idx)
+        return cls(
+            row_of[train_idx],
+            mnist.served_flagged,
+            mnist.served_flagged[in_val],
+            mnist.flagged_source[in_val],
+        )
+
+    def swap_in(
+        self, batch: torch.Tensor, idx: torch.Tensor, p: float, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The batch with each 1 that has a flagged copy swapped for it with probability `p`.
+
+        `idx` are training-split positions; those past the split (extra data) are never swapped.
+        """
+        row = torch.full_like(idx, -1)
+        inside = idx < len(self.variant)
+        row[inside] = self.variant[idx[inside]]
+        swap = (row >= 0) & (torch.rand(len(idx), generator=gen) < p)
+        batch = batch.clone()
+        batch[swap] = self.images[row[swap]]
+        return batch

@@ -39,6 +39,7 @@ from tqdm import tqdm
 from handler.normalize import scale_pixels
 from training.augment import AugmentConfig, augment_batch
 from training.calibrate import expected_calibration_error, fit_temperature
+from training.continental_ones import FlaggedOnes
 from training.data import Mnist, MnistDataError, load_mnist, split_train_val, with_served
 from training.export import load_checkpoint
 from training.extra_data import ExtraDataError, epoch_order, extra_draws, load_extra
@@ -450,46 +451,6 @@ def train(
 
         summary = final_report(out, mnist, summary)
     return summary
-
-
-@dataclass
-class FlaggedOnes:
-    """The served cache's flagged 1s, split like the digits they were drawn from."""
-
-    variant: torch.Tensor  # per training-split position: row in `images` of its flagged 1, or −1
-    images: torch.Tensor  # uint8 (K, 28, 28), the flagged 1s as served
-    val_images: torch.Tensor  # those drawn from validation 1s: scored, never trained on
-    val_source: torch.Tensor  # their index in the training images
-
-    @classmethod
-    def of(cls, mnist: Mnist, train_idx: torch.Tensor, val_idx: torch.Tensor) -> FlaggedOnes | None:
-        """None when the data set has no flagged 1s (raw tensors, or an older cache)."""
-        if mnist.served_flagged is None or mnist.served_train is None:
-            return None
-        row_of = torch.full((len(mnist.train_labels),), -1, dtype=torch.long)
-        row_of[mnist.flagged_source] = torch.arange(len(mnist.flagged_source))
-        in_val = torch.isin(mnist.flagged_source, val_idx)
-        return cls(
-            row_of[train_idx],
-            mnist.served_flagged,
-            mnist.served_flagged[in_val],
-            mnist.flagged_source[in_val],
-        )
-
-    def swap_in(
-        self, batch: torch.Tensor, idx: torch.Tensor, p: float, gen: torch.Generator
-    ) -> torch.Tensor:
-        """The batch with each 1 that has a flagged copy swapped for it with probability `p`.
-
-        `idx` are training-split positions; those past the split (extra data) are never swapped.
-        """
-        row = torch.full_like(idx, -1)
-        inside = idx < len(self.variant)
-        row[inside] = self.variant[idx[inside]]
-        swap = (row >= 0) & (torch.rand(len(idx), generator=gen) < p)
-        batch = batch.clone()
-        batch[swap] = self.images[row[swap]]
-        return batch
 
 
 SEED_FIGURES = {  # report key → column title of the seeds table

@@ -6,9 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from training.continental_ones import add_flag
+from training.continental_ones import FlaggedOnes, add_flag
 from training.data import Mnist
-from training.train import FlaggedOnes
 
 
 def stick(slant: float = 0.0) -> np.ndarray:
