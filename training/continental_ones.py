@@ -22,6 +22,10 @@ INK = 64  # raw MNIST pixels above this are the stick's ink
 DETAIL = 8  # drawn at 8× and box-averaged back down, for MNIST-like anti-aliased edges
 FLAG_LENGTH = (0.2, 0.45)  # the flag's length, as a fraction of the stick's
 FLAG_ANGLE_DEG = (25.0, 50.0)  # the angle between the flag and the stick (wider reads as a 7)
+# …and at most this far from the page's vertical: on a stick leaning right, a flag at 50° to the
+# stick is nearly level, a 7's bar. Sticks leaning too far for a 20° flag get none.
+MAX_FLAG_FROM_VERTICAL_DEG = 55.0
+MIN_FLAG_ANGLE_DEG = 20.0
 MIN_ELONGATION = 3.0  # a stick: its ink is this many times longer than wide (else no flag)
 P_BASE = 0.25  # chance of a base line across the foot as well
 
@@ -48,7 +52,11 @@ def add_flag(one: np.ndarray, rng: np.random.Generator) -> np.ndarray | None:
 
     # The flag leaves the top towards the left and down, at an acute angle to the stick.
     left = np.array([-down[1], down[0]])  # x ≤ 0, since down's y ≥ 0
-    angle = np.radians(rng.uniform(*FLAG_ANGLE_DEG))
+    lean = np.degrees(np.arctan2(-down[0], down[1]))  # > 0: the top leans right, as in "/"
+    widest = MAX_FLAG_FROM_VERTICAL_DEG - lean
+    if widest < MIN_FLAG_ANGLE_DEG:
+        return None
+    angle = np.radians(min(rng.uniform(*FLAG_ANGLE_DEG), widest))
     direction = np.sin(angle) * left + np.cos(angle) * down
     flag_end = top + direction * rng.uniform(*FLAG_LENGTH) * length
 
