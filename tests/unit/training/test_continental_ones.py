@@ -38,6 +38,20 @@ def test_the_same_generator_state_draws_the_same_flag():
     np.testing.assert_array_equal(a, b)
 
 
+def test_on_a_stick_leaning_right_the_flag_stays_steep_not_a_7s_bar():
+    one = stick(-0.5)  # the top 27° to the right of the foot, like "/"
+    for seed in range(5):
+        added = (add_flag(one, np.random.default_rng(seed)) > 64) & ~(one > 64)
+        added[14:] = False  # the upper half: the flag, not a base
+        rows, cols = np.nonzero(added)
+        top = np.array([4.0, 14 - 0.5 * (4 - 14)])  # row, column of the stick's top
+        down, across = rows.mean() - top[0], top[1] - cols.mean()  # to the flag's middle
+        assert across > 0 and down > 0  # left and down
+        # At most 55° from vertical, give or take the stroke's width; a 7's bar is near 90°.
+        assert np.degrees(np.arctan2(across, down)) <= 65
+    assert add_flag(stick(-1.0), np.random.default_rng(0)) is None  # leans 45°: no room
+
+
 def test_no_flag_on_a_1_that_is_not_a_straight_stick():
     hooked = stick()
     hooked[20:23, 6:16] = 250  # a long foot: more an L than a stick
