@@ -5,7 +5,7 @@
 
 At serving time every image goes through `handler.preprocess.preprocess` (ink map, crop, fit to
 20×20, centre of mass, stroke widening). Training on that output, not on the raw MNIST tensors,
-removes the train/serve skew. Running the handler on 70,000 images (and ~6,600 flagged 1s) takes
+removes the train/serve skew. Running the handler on 70,000 images (and ~6,100 flagged 1s) takes
 a minute or two, so it is done once and cached as data/normalised/<key>.npz, where the key is the
 sha256 of the MNIST files, the handler's sources, training/continental_ones.py, FORMAT below and
 the image libraries' versions: the cache is rebuilt exactly when one of them changes. Training

@@ -72,7 +72,8 @@ class TrainConfig:
     augment_strength: float = 1.0  # scales every augmentation range and probability (make tune)
     # A training 1 is shown with a continental flag drawn on instead (training.continental_ones;
     # the served cache holds one flagged copy of each straight 1) with this probability. Chosen
-    # on validation plus its flagged 1s: 0.25 / 0.5 / 0.75 read 99.21 / 99.35 / 99.39% of them.
+    # on validation plus its flagged 1s (docs/training.md): 0.25 / 0.5 / 0.75 read 99.21 / 99.35
+    # / 99.39% of them, with the first version of the flags.
     flagged_ones: float = 0.75
     # run control
     seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
@@ -420,16 +421,15 @@ def train(
         writer.close()
 
     # ---- calibration: one temperature for the best model, fitted on validation ---------------
-    val_logits = logits_of(load_checkpoint(out / "best.pt"), val_x)
+    best = load_checkpoint(out / "best.pt")
+    val_logits = logits_of(best, val_x)
     temperature = fit_temperature(val_logits, val_y)
     ece_before = expected_calibration_error(val_logits.softmax(1), val_y)
     ece_after = expected_calibration_error((val_logits / temperature).softmax(1), val_y)
     print(f"Temperature {temperature:.3f}: validation ECE {ece_before:.2%} → {ece_after:.2%}")
     flagged_val_acc = None
     if flags is not None and len(flags.val_images):
-        _, flagged_val_acc, _ = evaluate(
-            load_checkpoint(out / "best.pt"), flags.val_images, torch.ones_like(flags.val_source)
-        )
+        _, flagged_val_acc, _ = evaluate(best, flags.val_images, torch.ones_like(flags.val_source))
         print(f"Validation's 1s with a flag drawn on: {flagged_val_acc:.2%} read as 1")
 
     summary = {
