@@ -311,6 +311,9 @@ class TorchServe:
                 return
             if LOAD_FAILED in self._console_text():
                 # TorchServe would retry with back-off forever; the first failure says enough.
+                # The frontend logs the failure before the worker's traceback reaches the model
+                # log, so wait for the logs to settle: the traceback is what says why.
+                self._wait_for_quiet_logs()
                 raise ServerError(f"A model failed to load.\n{self.log_tail()}")
             time.sleep(0.5)
         raise ServerError(
@@ -343,6 +346,17 @@ class TorchServe:
     def _console_text(self) -> str:
         path = self.log_dir / "torchserve.out"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def _wait_for_quiet_logs(self, quiet: float = 0.5, limit: float = 5.0) -> None:
+        """Return once the log files have not grown for `quiet` seconds (or after `limit`)."""
+        deadline, last, still_since = time.monotonic() + limit, None, time.monotonic()
+        while time.monotonic() < deadline:
+            sizes = [p.stat().st_size for p in sorted(self.log_dir.glob("*")) if p.is_file()]
+            if sizes != last:
+                last, still_since = sizes, time.monotonic()
+            elif time.monotonic() - still_since >= quiet:
+                return
+            time.sleep(0.1)
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of TorchServe's console and model logs, for error messages."""
