@@ -33,9 +33,15 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from bench.number_strings import SETS, NumberString, StringConfig, generate, mnist_digits
-from handler.mnist_handler import MnistHandler
+from handler.mnist_handler import DIGIT_CHECK_FILE, MnistHandler
 from tools.cli import parse_config
-from tools.paths import ARTIFACTS_DIR, REPO_ROOT, SERVE_CONFIG_DIR, SHIPPED_MODEL
+from tools.paths import (
+    ARTIFACTS_DIR,
+    REPO_ROOT,
+    SERVE_CONFIG_DIR,
+    SHIPPED_DIGIT_CHECK,
+    SHIPPED_MODEL,
+)
 
 BATCH = 8  # requests per handler call, as TorchServe batches them
 FAILURES_SHOWN = 8  # per set, in failures.png
@@ -51,6 +57,7 @@ class EvalConfig:
     count: int = 1000  # strings per set
     seed: int = 0  # the strings drawn
     model: Path = SHIPPED_MODEL  # TorchScript model the handler loads
+    digit_check: Path = SHIPPED_DIGIT_CHECK  # the digit check packed beside it (tools.digit_check)
     segment: str = ""  # JSON of handler.segment.SegmentConfig fields to override (tuning)
     out: Path = ARTIFACTS_DIR / "numbers"  # summary.json and failures.png
 
@@ -100,8 +107,11 @@ class _Context:
 class Reader:
     """The handler, loaded as TorchServe loads it, reading files as numbers or single digits."""
 
-    def __init__(self, model: Path, segment: dict[str, Any], folder: Path) -> None:
+    def __init__(
+        self, model: Path, digit_check: Path, segment: dict[str, Any], folder: Path
+    ) -> None:
         shutil.copy(model, folder / "model.pt")
+        shutil.copy(digit_check, folder / DIGIT_CHECK_FILE)
         shutil.copy(SERVE_CONFIG_DIR / "index_to_name.json", folder)
         self.context = _Context(folder, {"segment": segment})
         self.handler = MnistHandler()
@@ -213,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summary["strings"] = dataclasses.asdict(StringConfig())
     failures = {}
     with tempfile.TemporaryDirectory() as folder:
-        reader = Reader(config.model, segment, Path(folder))
+        reader = Reader(config.model, config.digit_check, segment, Path(folder))
         for name in SETS:
             print(
                 f"Generating {config.count} '{name}' strings of MNIST {config.split} digits",

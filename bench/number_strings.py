@@ -56,6 +56,9 @@ class NumberString:
     style: str  # paper or canvas
     labels: list[int]
     alone: list[bytes]  # each digit alone on the same kind of image, the same way
+    # Each digit's ink coverage in [0, 1], (digits, rows, columns) in the image's pixels, when
+    # asked for (tools.digit_check labels the segmenter's pieces with it).
+    digit_ink: np.ndarray | None = None
 
 
 def mnist_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
@@ -75,11 +78,12 @@ def generate(
     count: int,
     seed: int,
     config: StringConfig = StringConfig(),
+    digit_ink: bool = False,
 ) -> Iterator[NumberString]:
     """`count` strings of the set `which` ("apart" or "touching"), reproducibly from `seed`."""
     rng = np.random.default_rng([seed, SETS.index(which)])
     for _ in range(count):
-        yield make_string(images, labels, which == "touching", rng, config)
+        yield make_string(images, labels, which == "touching", rng, config, digit_ink)
 
 
 def make_string(
@@ -88,6 +92,7 @@ def make_string(
     touching: bool,
     rng: np.random.Generator,
     config: StringConfig = StringConfig(),
+    digit_ink: bool = False,
 ) -> NumberString:
     """One string of random digits of `images`, and each digit alone, rendered alike."""
     length = int(rng.integers(config.min_digits, config.max_digits + 1))
@@ -107,15 +112,24 @@ def make_string(
     if touching:
         gaps[rng.integers(0, length - 1)] = -rng.uniform(0, config.max_overlap) * scale
     shifts = rng.uniform(-1, 1, size=length) * config.baseline_jitter * height
-    line = _compose(glyphs, gaps, shifts, round(config.margin * height))
+    placements: list[tuple[int, int]] = []
+    line = _compose(glyphs, gaps, shifts, round(config.margin * height), placements)
     tilt = rng.uniform(-config.max_tilt, config.max_tilt)
     style = STYLES[int(rng.integers(0, 2))]
     look = _look(style, rng)
     margin = round(config.margin * height)
     alone = [_render(_tilt(_compose([g], [], [0.0], margin), tilt), look) for g in glyphs]
     data, extension = _render(_tilt(line, tilt), look)
+    inks = None
+    if digit_ink:  # each glyph alone where it was placed, tilted with the line
+        inks = np.stack(
+            [
+                _tilt(_paste(np.zeros_like(line), glyph, y, x)[:, : line.shape[1]], tilt)
+                for glyph, (y, x) in zip(glyphs, placements, strict=True)
+            ]
+        )
     return NumberString(
-        data, extension, style, [int(labels[i]) for i in picks], [a for a, _ in alone]
+        data, extension, style, [int(labels[i]) for i in picks], [a for a, _ in alone], inks
     )
 
 
@@ -132,9 +146,14 @@ def _glyph(image: np.ndarray, scale: float, slant: float) -> np.ndarray:
 
 
 def _compose(
-    glyphs: list[np.ndarray], gaps: np.ndarray | list, shifts: np.ndarray | list, margin: int
+    glyphs: list[np.ndarray],
+    gaps: np.ndarray | list,
+    shifts: np.ndarray | list,
+    margin: int,
+    placements: list[tuple[int, int]] | None = None,
 ) -> np.ndarray:
-    """Glyphs side by side on one baseline (shifted each), `gaps` apart row by row."""
+    """Glyphs side by side on one baseline (shifted each), `gaps` apart row by row; each glyph's
+    (row, column) is appended to `placements` when given."""
     tallest = max(g.shape[0] for g in glyphs)
     top = [margin + (tallest - g.shape[0]) + round(s) for g, s in zip(glyphs, shifts, strict=True)]
     top = [t - min(top) + margin for t in top]
@@ -163,6 +182,8 @@ def _compose(
                 )
             x = max(0, int(np.ceil(closest + gaps[i - 1])))
         page = _paste(page, glyph, y, x)
+        if placements is not None:
+            placements.append((y, x))
         for r in range(glyph.shape[0]):
             hit = np.flatnonzero(ink[r])
             if hit.size:

@@ -54,6 +54,7 @@ INSTANCE_FIELDS = ("data", "b64")
 PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and multipart bodies
 READ_HEADER = "x-read"  # `-H "X-Read: number"`: read each image as a whole number
 READ_MODES = ("digit", "number")  # what `read` may ask for; digit is the default
+DIGIT_CHECK_FILE = "digit_check.pt"  # packed beside the model by tools.archive
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -124,6 +125,15 @@ class MnistHandler(BaseHandler):
         with open(os.path.join(model_dir, "index_to_name.json")) as f:
             names = json.load(f)
         self.digits = [int(names[str(index)]) for index in range(len(names))]
+        # The digit check (tools.digit_check) helps segmentation choose cuts; an archive built
+        # without it still reads numbers, by the model's confidence alone.
+        check_file = os.path.join(model_dir, DIGIT_CHECK_FILE)
+        self.digit_check = None
+        if os.path.isfile(check_file):
+            check = torch.jit.load(check_file, map_location="cpu").eval()
+            self.digit_check = torch.jit.optimize_for_inference(torch.jit.freeze(check))
+        else:
+            logger.warning("No %s in the archive: numbers are cut by confidence alone", check_file)
         # TorchScript optimises during the first calls; pay that now, not on a user's request.
         with torch.inference_mode():
             for _ in range(3):
@@ -242,7 +252,8 @@ class MnistHandler(BaseHandler):
 
     def _to_number(self, file: bytes) -> list[Segment]:
         """An image file → the digits of the number it shows; raises InputError."""
-        return read_number(file, self.classify, self.settings.limits, self.settings.segment)
+        check = self.is_whole_digit if self.digit_check is not None else None
+        return read_number(file, self.classify, self.settings.limits, self.settings.segment, check)
 
     @staticmethod
     def _read(step: Callable[[bytes], Any], file: bytes | InputError) -> Any:
@@ -276,6 +287,12 @@ class MnistHandler(BaseHandler):
         """(N, 10) probabilities, for segmentation to choose where touching digits are cut: the
         network's own, before the temperature."""
         return self._forward(digits, self.temperature).numpy()
+
+    def is_whole_digit(self, digits: list[np.ndarray]) -> np.ndarray:
+        """(N,) probability that each 28×28 is one whole digit, not a part or a pair."""
+        batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
+        with torch.inference_mode():
+            return torch.softmax(self.digit_check(batch).float(), dim=1)[:, 1].numpy()
 
     def _forward(self, digits: list[np.ndarray], scale: float = 1.0) -> torch.Tensor:
         batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)

@@ -8,8 +8,10 @@ normalised exactly as a single digit is (handler.normalize.normalize_digit). In 
   merge       pieces overlapping in x are one digit (a 4 or 5 in two strokes, a 7 with a separate
               bar); a small piece close to a digit joins it (a stroke broken by a pen lift)
   split       a piece too wide for one digit may be several that touch: cuts at the minima of its
-              column profile are tried, and the classifier (a batch function the handler passes)
-              keeps the cut whose halves it is surest of, or no cut when the whole reads better
+              column profile and at even places are tried, straight along the slant and as the
+              least-ink path near each; the model (a batch function the handler passes) and the
+              digit check (is this one whole digit?) keep the cut whose halves they are surest
+              of, or no cut when the whole reads better
   order       left to right
 Boxes are given in pixels of the image as sent (the ink map may be a shrunk copy).
 """
@@ -29,6 +31,9 @@ from handler.preprocess import Ink, find_ink
 
 # 28×28 uint8 digits → (N, 10) class probabilities: the model, as the handler runs it.
 Classify = Callable[[list[np.ndarray]], np.ndarray]
+# 28×28 uint8 digits → (N,) probability that each is one whole digit, not a part or a pair: the
+# digit check packed beside the model (tools.digit_check trains it).
+Check = Callable[[list[np.ndarray]], np.ndarray]
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
 
@@ -48,6 +53,8 @@ class SegmentConfig:
     split_margin: float = 0.2  # cuts are tried between this share of the width and 1 − it
     split_cuts: int = 4  # the deepest minima of the column profile tried as cuts…
     split_steps: int = 7  # …and this many cuts evenly spaced between the margins
+    path_band: float = 0.15  # each cut is also tried as the least-ink path within ± this × height
+    check_weight: float = 1.0  # weight of the digit check's log probability beside the model's
     # The classifier is sure of many a squeezed pair too: as one digit, a piece wider than
     # `wide_aspect` × its height loses wide_weight × the excess from its log confidence.
     wide_aspect: float = 1.4
@@ -63,7 +70,7 @@ class Segment(NamedTuple):
 
 
 @dataclass(eq=False)  # pieces are told apart by identity
-class _Piece:
+class Piece:
     """Ink pixels read as one unit (a blob, several merged, or part of a cut blob)."""
 
     rows: np.ndarray
@@ -86,8 +93,8 @@ class _Piece:
     def height(self) -> int:
         return int(self.rows.max() - self.rows.min()) + 1
 
-    def join(self, other: _Piece) -> _Piece:
-        return _Piece(
+    def join(self, other: Piece) -> Piece:
+        return Piece(
             *(np.concatenate(pair) for pair in zip(self.arrays, other.arrays, strict=True))
         )
 
@@ -95,8 +102,8 @@ class _Piece:
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self.rows, self.columns, self.along
 
-    def part(self, keep: np.ndarray) -> _Piece:
-        return _Piece(*(array[keep] for array in self.arrays))
+    def part(self, keep: np.ndarray) -> Piece:
+        return Piece(*(array[keep] for array in self.arrays))
 
 
 def read_number(
@@ -104,32 +111,36 @@ def read_number(
     classify: Classify,
     limits: Limits = Limits(),
     config: SegmentConfig = SegmentConfig(),
+    check: Check | None = None,
 ) -> list[Segment]:
-    """Image file bytes → the number's digits, left to right; raises InputError (no_digit, …)."""
-    return segment_ink(find_ink(data, limits), classify, limits.min_stroke, config)
+    """Image file bytes → the number's digits, left to right; raises InputError (no_digit, …).
+    Without a digit check, cuts are chosen by the model's confidence alone."""
+    return segment_ink(find_ink(data, limits), classify, limits.min_stroke, config, check)
 
 
 def segment_ink(
-    ink: Ink, classify: Classify, min_stroke: float, config: SegmentConfig = SegmentConfig()
+    ink: Ink,
+    classify: Classify,
+    min_stroke: float,
+    config: SegmentConfig = SegmentConfig(),
+    check: Check | None = None,
 ) -> list[Segment]:
     """The ink map of a line of digits → its digits, left to right, each normalised."""
     strength = ink.strength
-    pieces = _pieces(strength, config)
+    pieces = line_pieces(strength, config)
     if not pieces:
         raise InputError("no_digit", 422, "No digit found: the image is blank.")
     # Merging compares pieces pairwise: so many blobs are no number (noise, a page of text).
     _refuse_too_many(len(pieces), config, config.max_pieces_per_digit)
-    height = _digit_height(pieces)
-    pieces = _merge(pieces, height, config)
+    pieces = merge_pieces(pieces, config)
     _refuse_too_many(len(pieces), config)
-    pieces = [
-        cut for piece in pieces for cut in _split(piece, strength, classify, min_stroke, config)
-    ]
+    scorer = _Scorer(strength, classify, check, min_stroke, config)
+    pieces = [cut for piece in pieces for cut in _split(piece, scorer, config)]
     _refuse_too_many(len(pieces), config)
     pieces.sort(key=lambda piece: float(piece.along.mean()))
     return [
         Segment(
-            normalize_digit(_crop(piece, strength), min_stroke),
+            normalize_digit(crop(piece, strength), min_stroke),
             _box(piece, ink),
         )
         for piece in pieces
@@ -149,7 +160,7 @@ def _refuse_too_many(count: int, config: SegmentConfig, per_digit: int = 1) -> N
 # ---- pieces and slant ----------------------------------------------------------------------------
 
 
-def _pieces(strength: np.ndarray, config: SegmentConfig) -> list[_Piece]:
+def line_pieces(strength: np.ndarray, config: SegmentConfig) -> list[Piece]:
     """The 8-connected blobs of ink, with positions read along the line's slant."""
     count, labels = cv2.connectedComponents((strength > 0).view(np.uint8), connectivity=8)
     rows, columns = np.nonzero(labels)
@@ -160,7 +171,7 @@ def _pieces(strength: np.ndarray, config: SegmentConfig) -> list[_Piece]:
     order = np.argsort(labels[rows, columns], kind="stable")
     bounds = np.cumsum(np.bincount(labels[rows, columns], minlength=count)[1:])[:-1]
     return [
-        _Piece(r, c, a)
+        Piece(r, c, a)
         for r, c, a in zip(
             *(np.split(array[order], bounds) for array in (rows, columns, along)), strict=True
         )
@@ -182,7 +193,7 @@ def _slant(
     return best
 
 
-def _digit_height(pieces: list[_Piece]) -> float:
+def _digit_height(pieces: list[Piece]) -> float:
     """The line's digit height: the median height of its big pieces (not bars, dots or breaks)."""
     sizes = np.array([piece.rows.size for piece in pieces])
     big = [
@@ -194,8 +205,9 @@ def _digit_height(pieces: list[_Piece]) -> float:
 # ---- merge -------------------------------------------------------------------------------------
 
 
-def _merge(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_Piece]:
+def merge_pieces(pieces: list[Piece], config: SegmentConfig) -> list[Piece]:
     """Join the pieces of one digit: overlapping in x, or a small piece close to a digit."""
+    height = _digit_height(pieces)
     pieces = sorted(pieces, key=lambda piece: piece.left)
     merged = True
     while merged:  # a join can make a piece overlap the next: repeat until nothing changes
@@ -214,7 +226,7 @@ def _merge(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_
     return _join_fragments(pieces, height, config)
 
 
-def _join_fragments(pieces: list[_Piece], height: float, config: SegmentConfig) -> list[_Piece]:
+def _join_fragments(pieces: list[Piece], height: float, config: SegmentConfig) -> list[Piece]:
     """A short piece joins the nearest digit within reach; a tiny lone one is noise."""
     kept = list(pieces)
     changed = True
@@ -241,40 +253,91 @@ def _join_fragments(pieces: list[_Piece], height: float, config: SegmentConfig) 
 # ---- split -------------------------------------------------------------------------------------
 
 
-def _split(
-    piece: _Piece,
-    strength: np.ndarray,
-    classify: Classify,
-    min_stroke: float,
-    config: SegmentConfig,
-    depth: int = 0,
-) -> list[_Piece]:
-    """A piece too wide for one digit → the digits the classifier is surest of (or itself)."""
+@dataclass
+class _Scorer:
+    """How sure the model and the digit check are that each piece is one digit (log, batched)."""
+
+    strength: np.ndarray
+    classify: Classify
+    check: Check | None
+    min_stroke: float
+    config: SegmentConfig
+
+    def __call__(self, pieces: list[Piece]) -> np.ndarray:
+        digits = [normalize_digit(crop(piece, self.strength), self.min_stroke) for piece in pieces]
+        score = np.log(np.maximum(np.asarray(self.classify(digits)).max(axis=1), 1e-9))
+        if self.check is not None:
+            whole = np.maximum(np.asarray(self.check(digits), dtype=np.float64), 1e-6)
+            score += self.config.check_weight * np.log(whole)
+        return score
+
+
+def _split(piece: Piece, scorer: _Scorer, config: SegmentConfig, depth: int = 0) -> list[Piece]:
+    """A piece too wide for one digit → the digits the scorer is surest of (or itself)."""
     aspect = piece.width / piece.height
     if depth >= config.split_depth or aspect <= config.split_aspect:
         return [piece]
-    cuts = _cut_candidates(piece, strength, config)
-    if not cuts:
+    halves = cut_halves(piece, scorer.strength, config)
+    if not halves:
         return [piece]
-    halves = [(piece.part(piece.along < cut), piece.part(piece.along >= cut)) for cut in cuts]
-    digits = [normalize_digit(_crop(piece, strength), min_stroke)]
-    for left, right in halves:
-        digits += [normalize_digit(_crop(left, strength), min_stroke)]
-        digits += [normalize_digit(_crop(right, strength), min_stroke)]
-    log_confidence = np.log(np.maximum(np.asarray(classify(digits)).max(axis=1), 1e-9))
-    as_two = log_confidence[1::2] + log_confidence[2::2]
+    score = scorer([piece, *(half for pair in halves for half in pair)])
+    as_two = score[1::2] + score[2::2]
     best = int(np.argmax(as_two))
-    as_one = log_confidence[0] - config.wide_weight * max(0.0, aspect - config.wide_aspect)
+    as_one = score[0] - config.wide_weight * max(0.0, aspect - config.wide_aspect)
     if as_two[best] <= as_one:
         return [piece]
     left, right = halves[best]
-    return [
-        *_split(left, strength, classify, min_stroke, config, depth + 1),
-        *_split(right, strength, classify, min_stroke, config, depth + 1),
-    ]
+    return [*_split(left, scorer, config, depth + 1), *_split(right, scorer, config, depth + 1)]
 
 
-def _cut_candidates(piece: _Piece, strength: np.ndarray, config: SegmentConfig) -> list[float]:
+def cut_halves(
+    piece: Piece, strength: np.ndarray, config: SegmentConfig
+) -> list[tuple[Piece, Piece]]:
+    """The ways of cutting a piece in two that are tried: straight along the slant at each
+    candidate place, and along the least-ink path near it (digits that overlap a little)."""
+    cuts = _cut_candidates(piece, strength, config)
+    lefts = [piece.along < cut for cut in cuts]
+    if cuts and config.path_band > 0:
+        band = max(1, round(config.path_band * piece.height))
+        lefts += _least_ink_paths(piece, strength, cuts, band)
+    unique = {left.tobytes(): left for left in lefts if left.any() and not left.all()}
+    return [(piece.part(left), piece.part(~left)) for left in unique.values()]
+
+
+def _least_ink_paths(
+    piece: Piece, strength: np.ndarray, cuts: list[float], band: int
+) -> list[np.ndarray]:
+    """For each cut, which pixels lie left of the path from top to bottom that crosses the least
+    ink, moving at most one column per row and staying within ±band columns of the cut."""
+    rows = piece.rows - piece.rows.min()
+    columns = np.floor(piece.along - piece.left).astype(np.int64)
+    ink = np.zeros((piece.height, int(columns.max()) + 1))
+    np.add.at(ink, (rows, columns), strength[piece.rows, piece.columns])
+    # One strip of 2·band+1 columns per cut, side by side. The path may not leave the piece: a
+    # path around it, all paper, would cut nothing off.
+    offsets = np.arange(-band, band + 1)
+    places = np.floor(np.asarray(cuts) - piece.left).astype(np.int64)[:, None] + offsets
+    inside = (places >= 0) & (places < ink.shape[1])
+    strips = np.where(inside, ink[:, np.clip(places, 0, ink.shape[1] - 1)], np.inf)
+    strips += 1e-3 * np.abs(offsets)  # where no ink decides, the path stays straight
+    # Dynamic programming, row by row: the cheapest path to each place and where it came from.
+    cost, moves = strips[0].copy(), np.zeros(strips.shape, dtype=np.int8)
+    for row in range(1, piece.height):
+        shifted = np.full((3, *cost.shape), np.inf)
+        shifted[0, :, 1:], shifted[1], shifted[2, :, :-1] = cost[:, :-1], cost, cost[:, 1:]
+        step = np.argmin(shifted, axis=0)
+        moves[row] = step - 1
+        cost = np.take_along_axis(shifted, step[None], axis=0)[0] + strips[row]
+    path = np.empty((len(cuts), piece.height), dtype=np.int64)
+    position = np.argmin(cost, axis=1)
+    for row in range(piece.height - 1, -1, -1):
+        path[:, row] = position
+        position = position + moves[row, np.arange(len(cuts)), position]
+    boundary = places[np.arange(len(cuts))[:, None], path]  # the path's column, per cut and row
+    return [columns < boundary[i, rows] for i in range(len(cuts))]
+
+
+def _cut_candidates(piece: Piece, strength: np.ndarray, config: SegmentConfig) -> list[float]:
     """Where to try cutting (along the slant): the deepest minima of the ink's column profile,
     and evenly spaced places."""
     start = piece.left
@@ -299,7 +362,7 @@ def _cut_candidates(piece: _Piece, strength: np.ndarray, config: SegmentConfig) 
 # ---- out ---------------------------------------------------------------------------------------
 
 
-def _crop(piece: _Piece, strength: np.ndarray) -> np.ndarray:
+def crop(piece: Piece, strength: np.ndarray) -> np.ndarray:
     """The piece's ink alone, in its bounding box (what normalize_digit crops to anyway)."""
     top, left = int(piece.rows.min()), int(piece.columns.min())
     crop = np.zeros((piece.height, int(piece.columns.max()) - left + 1), dtype=np.float32)
@@ -307,7 +370,7 @@ def _crop(piece: _Piece, strength: np.ndarray) -> np.ndarray:
     return crop
 
 
-def _box(piece: _Piece, ink: Ink) -> Box:
+def _box(piece: Piece, ink: Ink) -> Box:
     """The piece's bounding box in the image as sent (the ink map may be a region of a resized
     copy)."""
     (width, height), (rows, columns), (top, left) = ink.sent_size, ink.work_shape, ink.origin

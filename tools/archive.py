@@ -24,6 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from handler.mnist_handler import DIGIT_CHECK_FILE
 from tools import paths
 from tools.cli import parse_config
 
@@ -35,6 +36,7 @@ ENTRY_FILE = "mnist_handler.py"  # the module of handler/ that TorchServe calls
 @dataclass
 class ArchiveConfig:
     model_file: Path = paths.SHIPPED_MODEL  # TorchScript model
+    digit_check: Path = paths.SHIPPED_DIGIT_CHECK  # TorchScript; helps reading whole numbers
     handler_dir: Path = paths.HANDLER_DIR  # every *.py in it is packed, as the package handler/
     model_config: Path = paths.SERVE_CONFIG_DIR / "model-config.yaml"  # workers, batching
     index_to_name: Path = paths.SERVE_CONFIG_DIR / "index_to_name.json"  # class labels
@@ -54,6 +56,7 @@ def build_archive(config: ArchiveConfig) -> Path:
     handler_dir = Path(config.handler_dir)
     for path in (
         config.model_file,
+        config.digit_check,
         handler_dir / ENTRY_FILE,
         config.model_config,
         config.index_to_name,
@@ -69,6 +72,7 @@ def build_archive(config: ArchiveConfig) -> Path:
         for path in handler_files(handler_dir):
             shutil.copyfile(path, staging / "handler" / path.name)
         shutil.copyfile(config.index_to_name, staging / "index_to_name.json")
+        shutil.copyfile(config.digit_check, staging / DIGIT_CHECK_FILE)
         archiver = Path(sys.executable).parent / "torch-model-archiver"
         command = [
             str(archiver) if archiver.exists() else "torch-model-archiver",

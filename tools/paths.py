@@ -16,6 +16,8 @@ MODEL_VERSION = "1.0"
 SHIPPED_DIR = REPO_ROOT / "training" / "shipped"
 SHIPPED_MODEL = SHIPPED_DIR / "model.pt"
 SHIPPED_REPORT = SHIPPED_DIR / "report.json"
+# The digit check that helps reading whole numbers cut touching digits (tools.digit_check).
+SHIPPED_DIGIT_CHECK = SHIPPED_DIR / "digit_check.pt"
 MODEL_STORE = REPO_ROOT / "model_store"
 SHIPPED_MAR = MODEL_STORE / f"{MODEL_NAME}.mar"
 SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"

@@ -14,7 +14,14 @@ from PIL import Image, ImageDraw
 
 from handler.limits import InputError
 from handler.preprocess import find_ink, preprocess
-from handler.segment import SegmentConfig, read_number, segment_ink
+from handler.segment import (
+    Piece,
+    SegmentConfig,
+    cut_halves,
+    line_pieces,
+    read_number,
+    segment_ink,
+)
 from tests.unit.handler.digit_images import encode
 
 Stroke = list[tuple[float, float]]
@@ -96,6 +103,41 @@ def test_touching_digits_are_split_where_the_classifier_is_surest():
     data = drawing([one(100), one(250), [(100, 140), (250, 140)]])
     assert count(data) == 2
     assert count(data, SegmentConfig(split_depth=0)) == 1  # the split, not the drawing, did it
+
+
+def test_the_digit_check_keeps_a_piece_whole_when_no_half_is_a_whole_digit():
+    """The same tie-joined 1s, with a check that says narrow things are parts of a digit: the
+    model's sure 1s no longer win the cut, and the weight says how much the check counts."""
+
+    def narrow_is_a_part(digits: list[np.ndarray]) -> np.ndarray:
+        return np.where(by_shape(digits)[:, 1] > 0.5, 0.01, 0.99)
+
+    data = drawing([one(100), one(250), [(100, 140), (250, 140)]])
+    assert len(read_number(data, by_shape, check=narrow_is_a_part)) == 1
+    ignored = SegmentConfig(check_weight=0.0)
+    assert len(read_number(data, by_shape, config=ignored, check=narrow_is_a_part)) == 2
+
+
+def test_a_cut_may_follow_the_paper_between_digits_that_overlap():
+    """A bar whose spur reaches over a second, shorter bar, and a tie between them: no straight
+    cut keeps the spur with its bar and off the other; the least-ink path around it does."""
+    ink = np.zeros((60, 40), dtype=np.float32)
+    ink[5:55, 8:12] = 1.0  # the left bar…
+    ink[5:9, 12:28] = 1.0  # …its spur, reaching over the right bar
+    ink[25:55, 25:31] = 1.0  # the right bar, shorter
+    ink[38:41, 12:25] = 1.0  # a tie: one piece
+    (piece,) = line_pieces(ink, SegmentConfig(max_slant=0.0))
+
+    def keeps_the_spur_with_its_bar(left: Piece) -> bool:
+        mask = np.zeros(ink.shape, dtype=bool)
+        mask[left.rows, left.columns] = True
+        return bool(mask[5:55, 8:12].all() and mask[5:9, 12:28].all() and not mask[25:, 25:].any())
+
+    straight = SegmentConfig(max_slant=0.0, path_band=0.0)
+    halves = cut_halves(piece, ink, straight)
+    assert halves and not any(keeps_the_spur_with_its_bar(left) for left, _ in halves)
+    paths = SegmentConfig(max_slant=0.0)
+    assert any(keeps_the_spur_with_its_bar(left) for left, _ in cut_halves(piece, ink, paths))
 
 
 def test_a_wide_digit_the_classifier_is_sure_of_stays_whole():

@@ -41,6 +41,7 @@ def test_the_archive_python_is_exactly_the_handler_folder(config):
         manifest = json.loads(z.read("MAR-INF/MANIFEST.json"))
     assert [name for name in names if not name.endswith(".py")] == [
         "MAR-INF/MANIFEST.json",
+        "digit_check.pt",
         "index_to_name.json",
         "model-config.yaml",
         "model.pt",
