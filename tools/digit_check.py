@@ -12,9 +12,9 @@ What it learns from is what the segmenter really produces: strings of MNIST *tra
 (bench.number_strings, both sets, both styles) go through the handler's ink stage and the
 segmenter's own pieces and cuts, and each candidate is labelled from the string's per-digit ink:
 "one whole digit" when at least `purity` of its ink comes from one digit and it holds at least
-`completeness` of that digit's ink. Where a piece is cut, the cut whose halves are best labelled
-is followed, as a right decision would. The MNIST test digits are never used: the number set's
-report (`make bench-numbers`) is made of them.
+`completeness` of that digit's ink. A piece that is not one whole digit is followed into the
+first of its cuts that gives at least one whole half, as a right decision would cut it. The
+MNIST test digits are never used: the number set's report (`make bench-numbers`) is made of them.
 
 Writes training/shipped/digit_check.pt (TorchScript, packed into the .mar beside the model) and
 digit_check.json (the data, the held-out accuracy, the time).
@@ -132,7 +132,7 @@ def candidates(
             labels.append(int(label))
         if whole[0]:
             return
-        for i, (left, right) in enumerate(halves):  # follow a right cut, as a right choice would
+        for i, (left, right) in enumerate(halves):  # follow the first cut with a whole half
             if whole[1 + 2 * i] or whole[2 + 2 * i]:
                 visit(left, depth + 1)
                 visit(right, depth + 1)
