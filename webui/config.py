@@ -32,7 +32,7 @@ class WebUIConfig:
     key_file: Path = Path(".run/torchserve/key_file.json")
     # Model card shown on the page (written by training next to the shipped model).
     model_report: Path = Path("training/shipped/report.json")
-    # Seconds to open a TCP connection to TorchServe. Small, so "server down" is reported in ~1 s.
+    # Seconds to look up and connect to TorchServe. Small, so "server down" is reported in ~1 s.
     connect_timeout: float = 1.0
     # Seconds to wait for TorchServe's answer once connected (a prediction takes milliseconds).
     read_timeout: float = 10.0

@@ -7,6 +7,9 @@ TorchServe's answers are mapped to the UI's error contract here, in one place:
 - the handler's own 4xx JSON (no_digit 422, bad_image 400, too_large 413) -> passed through
 - InvalidKeyException (key expired, or rotated by a restart) -> key file re-read, retried once
 
+Name lookups are bounded too: the connect timeout covers finding TorchServe's address, which
+glibc alone cannot time out (see `_Lookups`).
+
 Predictions are also bounded here: at most `max_in_flight` wait on TorchServe at once, and one
 more is answered 503 `overloaded` with Retry-After at once. Queueing it instead would only make
 every answer later: TorchServe cannot answer faster than its workers, and a person drawing sends
@@ -17,16 +20,26 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import urllib3
-from urllib3.exceptions import ConnectTimeoutError, HTTPError, ProtocolError, ReadTimeoutError
+from urllib3.connection import HTTPConnection
+from urllib3.connectionpool import HTTPConnectionPool
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    HTTPError,
+    NameResolutionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
 
 from webui.config import WebUIConfig
 from webui.errors import ApiError
@@ -64,6 +77,69 @@ class InferenceKey:
             raise ApiError(
                 503, UNAVAILABLE, "The model server's key file cannot be read by the web UI."
             ) from None
+
+
+class _Lookups:
+    """getaddrinfo with a deadline, and at most one lookup in flight per name.
+
+    glibc's getaddrinfo takes no timeout, and a resolver can be slow to say a name is gone:
+    under podman, aardvark-dns took 15 s per lookup for about a minute after TorchServe's
+    container was killed, so "model unavailable" took 15 s instead of 1. Each lookup runs in its
+    own daemon thread; a caller waits for it at most the connect timeout. Callers that need a
+    connection while a lookup is in flight wait on that one, so a stuck resolver holds one
+    thread, not one per request. Nothing is cached: the next connection looks the name up again
+    (a restarted container comes back at a new address).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._in_flight: dict[tuple[str, int], Future] = {}
+
+    def address(self, host: str, port: int, timeout: float | None) -> str:
+        """The first address of `host`; TimeoutError after `timeout` s, socket.gaierror if none."""
+        with self._lock:
+            lookup = self._in_flight.get((host, port))
+            if lookup is None or lookup.done():
+                lookup = self._in_flight[(host, port)] = Future()
+                threading.Thread(
+                    target=self._look_up, args=(lookup, host, port), name="lookup", daemon=True
+                ).start()
+        return lookup.result(timeout)[0][4][0]
+
+    @staticmethod
+    def _look_up(lookup: Future, host: str, port: int) -> None:
+        try:
+            lookup.set_result(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            lookup.set_exception(exc)
+
+
+_LOOKUPS = _Lookups()
+
+
+class _Connection(HTTPConnection):
+    """urllib3's connection, with the name looked up by `_Lookups` within the connect timeout."""
+
+    def _new_conn(self) -> socket.socket:
+        name = self._dns_host
+        timeout = self.timeout if isinstance(self.timeout, int | float) else None
+        try:
+            address = _LOOKUPS.address(name, self.port, timeout)
+        except TimeoutError:
+            message = f"Looking up {name} took over {timeout} s (connect timeout)."
+            raise ConnectTimeoutError(self, message) from None
+        except socket.gaierror as exc:
+            raise NameResolutionError(self.host, self, exc) from exc
+        # urllib3 connects to `_dns_host`; an address literal makes its own lookup instant.
+        self._dns_host = address
+        try:
+            return super()._new_conn()
+        finally:
+            self._dns_host = name
+
+
+class _Pool(HTTPConnectionPool):
+    ConnectionCls = _Connection
 
 
 @dataclass(frozen=True)
@@ -111,6 +187,7 @@ class TorchServeClient:
             timeout=urllib3.Timeout(connect=config.connect_timeout, read=config.read_timeout),
             retries=False,  # failures are reported at once, as 503/504, never retried blindly
         )
+        self.pool.pool_classes_by_scheme = {**self.pool.pool_classes_by_scheme, "http": _Pool}
 
     def _failed(self, kind: str, error: ApiError) -> ApiError:
         """Count a failed call to TorchServe by kind (webui.metrics), and return its answer."""

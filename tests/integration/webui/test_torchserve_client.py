@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import threading
 import time
 
 import pytest
@@ -28,6 +30,30 @@ def test_torchserve_down_is_503_quickly(fake_torchserve, down_url):
     assert response.get_json()["error"] == "model_unavailable"
     # Not a timing benchmark: a hang would take the read timeout or forever; 5 s is generous.
     assert elapsed < 5 * config.connect_timeout
+
+
+def test_a_name_lookup_that_hangs_is_503_not_a_wait(config, fake_torchserve, monkeypatch):
+    """Like aardvark-dns for a killed container: the name resolves, but only seconds later.
+
+    A client that waited for the lookup would reach the fake TorchServe and answer 200."""
+    released = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host == "torchserve.test":
+            released.wait(5)
+            host = "127.0.0.1"
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", slow_getaddrinfo)
+    url = f"http://torchserve.test:{fake_torchserve.port}"
+    config = WebUIConfig(**{**config.__dict__, "torchserve_url": url, "connect_timeout": 0.2})
+    response = predict(create_app(config).test_client())
+    released.set()
+
+    assert response.status_code == 503
+    assert response.get_json()["error"] == "model_unavailable"
+    assert fake_torchserve.requests == []
 
 
 def test_missing_key_file_means_torchserve_is_not_running(config, fake_torchserve):
