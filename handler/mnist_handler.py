@@ -252,7 +252,7 @@ class MnistHandler(BaseHandler):
 
     def _to_number(self, file: bytes) -> list[Segment]:
         """An image file → the digits of the number it shows; raises InputError."""
-        check = self.is_whole_digit if self.digit_check is not None else None
+        check = self.check_digits if self.digit_check is not None else None
         return read_number(file, self.classify, self.settings.limits, self.settings.segment, check)
 
     @staticmethod
@@ -288,11 +288,11 @@ class MnistHandler(BaseHandler):
         network's own, before the temperature."""
         return self._forward(digits, self.temperature).numpy()
 
-    def is_whole_digit(self, digits: list[np.ndarray]) -> np.ndarray:
-        """(N,) probability that each 28×28 is one whole digit, not a part or a pair."""
+    def check_digits(self, digits: list[np.ndarray]) -> np.ndarray:
+        """(N, 11) probabilities from the digit check: one whole digit 0-9, or not one digit."""
         batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
         with torch.inference_mode():
-            return torch.softmax(self.digit_check(batch).float(), dim=1)[:, 1].numpy()
+            return torch.softmax(self.digit_check(batch).float(), dim=1).numpy()
 
     def _forward(self, digits: list[np.ndarray], scale: float = 1.0) -> torch.Tensor:
         batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)

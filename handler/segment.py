@@ -31,8 +31,8 @@ from handler.preprocess import Ink, find_ink
 
 # 28×28 uint8 digits → (N, 10) class probabilities: the model, as the handler runs it.
 Classify = Callable[[list[np.ndarray]], np.ndarray]
-# 28×28 uint8 digits → (N,) probability that each is one whole digit, not a part or a pair: the
-# digit check packed beside the model (tools.digit_check trains it).
+# 28×28 uint8 digits → (N, 11) probabilities: one whole digit 0-9, or not one digit (a part of
+# one, or a pair): the digit check packed beside the model (tools.digit_check trains it).
 Check = Callable[[list[np.ndarray]], np.ndarray]
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
@@ -49,7 +49,7 @@ class SegmentConfig:
     fragment_height: float = 0.5  # a piece shorter than this share of the line's digit height…
     fragment_gap: float = 0.15  # …within this share of that height of a digit joins it
     noise_size: float = 0.2  # a lone piece smaller than this share of the digit height is dropped
-    split_aspect: float = 0.8  # pieces wider than this times their height may be several digits
+    split_aspect: float = 0.6  # pieces wider than this times their height may be several digits
     split_margin: float = 0.2  # cuts are tried between this share of the width and 1 − it
     split_cuts: int = 4  # the deepest minima of the column profile tried as cuts…
     split_steps: int = 7  # …and this many cuts evenly spaced between the margins
@@ -267,8 +267,9 @@ class _Scorer:
         digits = [normalize_digit(crop(piece, self.strength), self.min_stroke) for piece in pieces]
         score = np.log(np.maximum(np.asarray(self.classify(digits)).max(axis=1), 1e-9))
         if self.check is not None:
-            whole = np.maximum(np.asarray(self.check(digits), dtype=np.float64), 1e-6)
-            score += self.config.check_weight * np.log(whole)
+            # The check's chance that a piece is one whole digit, whichever digit it is.
+            whole = np.asarray(self.check(digits), dtype=np.float64)[:, :10].sum(axis=1)
+            score += self.config.check_weight * np.log(np.maximum(whole, 1e-6))
         return score
 
 

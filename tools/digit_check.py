@@ -1,20 +1,22 @@
-"""Train the digit check: is this 28×28 one whole digit, or a part of one, or two squeezed together?
+"""Train the digit check: is this 28×28 one whole digit (which?), or a part of one, or a pair?
 
 Reading a number (handler.segment) tries several ways of cutting a wide piece of ink in two. The
 model, trained on single digits, is sure of many wrong answers: the left two thirds of a 0 read
 as a 6, two touching digits read as one 8. The digit check is a second, small network that the
-segmenter asks about every candidate; its log probability is added to the model's log
-confidence (SegmentConfig.check_weight).
+segmenter asks about every candidate; its log probability that the candidate is one whole digit
+(any of the ten) is added to the model's log confidence (SegmentConfig.check_weight).
 
-    python -m tools.digit_check          # or: make digit-check (about 5 minutes on 2 cores)
+    python -m tools.digit_check          # or: make digit-check (about 8 minutes on 2 cores)
 
 What it learns from is what the segmenter really produces: strings of MNIST *training* digits
 (bench.number_strings, both sets, both styles) go through the handler's ink stage and the
 segmenter's own pieces and cuts, and each candidate is labelled from the string's per-digit ink:
-"one whole digit" when at least `purity` of its ink comes from one digit and it holds at least
-`completeness` of that digit's ink. A piece that is not one whole digit is followed into the
-first of its cuts that gives at least one whole half, as a right decision would cut it. The
-MNIST test digits are never used: the number set's report (`make bench-numbers`) is made of them.
+with that digit's label when at least `purity` of its ink comes from one digit and it holds at
+least `completeness` of that digit's ink, else "not one digit" (an eleventh class). The segmenter
+uses the sum of the ten digit classes; the digit it says is not used to read the number. A
+piece that is not one whole digit is followed into the first of its cuts that gives at least one
+whole half, as a right decision would cut it. The MNIST test digits are never used: the number
+set's report (`make bench-numbers`) is made of them.
 
 Writes training/shipped/digit_check.pt (TorchScript, packed into the .mar beside the model) and
 digit_check.json (the data, the held-out accuracy, the time).
@@ -59,8 +61,11 @@ class DigitCheckConfig:
     out: Path = SHIPPED_DIGIT_CHECK  # and digit_check.json beside it
 
 
+NOT_ONE_DIGIT = 10  # the class after the ten digits: a part of a digit, or several
+
+
 def network() -> nn.Module:
-    """A small CNN: 28×28 → logits (part or pair, one whole digit). About 40k weights."""
+    """A small CNN: 28×28 → logits (the ten digits whole, then not one digit). ~40k weights."""
     return nn.Sequential(
         nn.Conv2d(1, 16, 3, padding=1),
         nn.ReLU(),
@@ -74,7 +79,7 @@ def network() -> nn.Module:
         nn.Flatten(),
         nn.Linear(64 * 3 * 3, 64),
         nn.ReLU(),
-        nn.Linear(64, 2),
+        nn.Linear(64, NOT_ONE_DIGIT + 1),
     )
 
 
@@ -86,7 +91,7 @@ class _Labeller:
 
     def __init__(self, string: NumberString, ink: Ink) -> None:
         assert string.digit_ink is not None
-        self.ink, self.digit_ink = ink, string.digit_ink
+        self.ink, self.digit_ink, self.labels = ink, string.digit_ink, string.labels
         rows, columns = np.nonzero(ink.strength)
         self.totals = self._shares(rows, columns)
 
@@ -104,12 +109,14 @@ class _Labeller:
         )
         return self.digit_ink[:, y, x] @ self.ink.strength[rows, columns].astype(np.float64)
 
-    def whole(self, piece: Piece, config: DigitCheckConfig) -> bool:
+    def label(self, piece: Piece, config: DigitCheckConfig) -> int:
+        """The digit the piece is, when it is one whole digit; else NOT_ONE_DIGIT."""
         shares = self._shares(piece.rows, piece.columns)
         best = int(np.argmax(shares))
         purity = shares[best] / max(shares.sum(), 1e-9)
         completeness = shares[best] / max(self.totals[best], 1e-9)
-        return bool(purity >= config.purity and completeness >= config.completeness)
+        whole = purity >= config.purity and completeness >= config.completeness
+        return self.labels[best] if whole else NOT_ONE_DIGIT
 
 
 def candidates(
@@ -126,10 +133,11 @@ def candidates(
         if depth < segment.split_depth and piece.width / piece.height > segment.split_aspect:
             halves = cut_halves(piece, ink.strength, segment)
             pieces_seen += [half for pair in halves for half in pair]
-        whole = [labeller.whole(seen, config) for seen in pieces_seen]
-        for seen, label in zip(pieces_seen, whole, strict=True):
+        seen_labels = [labeller.label(seen, config) for seen in pieces_seen]
+        whole = [label != NOT_ONE_DIGIT for label in seen_labels]
+        for seen in pieces_seen:
             digits.append(normalize_digit(crop(seen, ink.strength), limits.min_stroke))
-            labels.append(int(label))
+        labels.extend(seen_labels)
         if whole[0]:
             return
         for i, (left, right) in enumerate(halves):  # follow the first cut with a whole half
@@ -215,14 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Harvesting the segmenter's candidates from 2 × {config.strings} strings…")
     digits, labels, owner = harvest(config)
     harvested = time.perf_counter() - start
-    print(f"{len(labels)} candidates, {labels.mean():.1%} whole digits ({harvested:.0f} s)")
+    whole = float((labels != NOT_ONE_DIGIT).mean())
+    print(f"{len(labels)} candidates, {whole:.1%} whole digits ({harvested:.0f} s)")
     model, accuracy = train(digits, labels, owner, config)
     config.out.parent.mkdir(parents=True, exist_ok=True)
     torch.jit.save(torch.jit.script(model), str(config.out))
     report = {
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()},
         "candidates": len(labels),
-        "whole_share": round(float(labels.mean()), 4),
+        "whole_share": round(whole, 4),
         "held_out_accuracy": round(accuracy, 4),
         "seconds": round(time.perf_counter() - start, 1),
     }

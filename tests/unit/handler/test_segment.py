@@ -62,6 +62,11 @@ def by_shape(digits: list[np.ndarray]) -> np.ndarray:
     return probabilities / probabilities.sum(axis=1, keepdims=True)
 
 
+# The stand-in classifier is unsure of anything wide, so it would cut a wide 7 or 4 in two: tests
+# of merging and normalising leave splitting out (the real model is sure of them: test_browser).
+MERGE_ONLY = SegmentConfig(split_depth=0)
+
+
 def count(data: bytes, config: SegmentConfig | None = None) -> int:
     return len(read_number(data, by_shape, config=config or SegmentConfig()))
 
@@ -79,7 +84,8 @@ def test_separate_digits_are_read_left_to_right_with_their_boxes():
 def test_each_digit_is_normalised_exactly_as_a_single_digit():
     """The number's first digit is the same 28×28 as that digit drawn alone."""
     alone = preprocess(drawing(seven_in_two_strokes(100)))
-    segments = read_number(drawing([*seven_in_two_strokes(100), one(500)]), by_shape)
+    strokes = [*seven_in_two_strokes(100), one(500)]
+    segments = read_number(drawing(strokes), by_shape, config=MERGE_ONLY)
     np.testing.assert_array_equal(segments[0].digit, alone)
 
 
@@ -95,7 +101,7 @@ def test_each_digit_is_normalised_exactly_as_a_single_digit():
     ],
 )
 def test_a_digit_in_several_strokes_is_one_digit(strokes):
-    assert count(drawing(strokes)) == 2
+    assert count(drawing(strokes), MERGE_ONLY) == 2
 
 
 def test_touching_digits_are_split_where_the_classifier_is_surest():
@@ -110,7 +116,9 @@ def test_the_digit_check_keeps_a_piece_whole_when_no_half_is_a_whole_digit():
     model's sure 1s no longer win the cut, and the weight says how much the check counts."""
 
     def narrow_is_a_part(digits: list[np.ndarray]) -> np.ndarray:
-        return np.where(by_shape(digits)[:, 1] > 0.5, 0.01, 0.99)
+        """(N, 11): a whole digit (as the model reads it) with 0.99, or a part with 0.99."""
+        whole = np.where(by_shape(digits)[:, 1] > 0.5, 0.01, 0.99)[:, None]
+        return np.hstack([by_shape(digits) * whole, 1 - whole])
 
     data = drawing([one(100), one(250), [(100, 140), (250, 140)]])
     assert len(read_number(data, by_shape, check=narrow_is_a_part)) == 1
