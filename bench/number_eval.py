@@ -33,7 +33,8 @@ from typing import Any
 from PIL import Image, ImageDraw
 
 from bench.number_strings import SETS, NumberString, StringConfig, generate, mnist_digits
-from handler.mnist_handler import DIGIT_CHECK_FILE, MnistHandler
+from handler.mnist_handler import MnistHandler
+from handler.segment import DIGIT_CHECK_FILE
 from tools.cli import parse_config
 from tools.paths import (
     ARTIFACTS_DIR,

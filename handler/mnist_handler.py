@@ -44,7 +44,7 @@ from handler.decode import declared_pixels, decode_base64_text
 from handler.limits import InputError, Limits
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess, to_png
-from handler.segment import Segment, SegmentConfig, read_number
+from handler.segment import DIGIT_CHECK_FILE, Segment, SegmentConfig, read_number
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,6 @@ INSTANCE_FIELDS = ("data", "b64")
 PREVIEW_HEADER = "x-preview"  # `-H "X-Preview: true"`: preview for raw and multipart bodies
 READ_HEADER = "x-read"  # `-H "X-Read: number"`: read each image as a whole number
 READ_MODES = ("digit", "number")  # what `read` may ask for; digit is the default
-DIGIT_CHECK_FILE = "digit_check.pt"  # packed beside the model by tools.archive
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -290,14 +289,16 @@ class MnistHandler(BaseHandler):
 
     def check_digits(self, digits: list[np.ndarray]) -> np.ndarray:
         """(N, 11) probabilities from the digit check: one whole digit 0-9, or not one digit."""
-        batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
-        with torch.inference_mode():
-            return torch.softmax(self.digit_check(batch).float(), dim=1).numpy()
+        return self._forward(digits, network=self.digit_check).numpy()
 
-    def _forward(self, digits: list[np.ndarray], scale: float = 1.0) -> torch.Tensor:
+    def _forward(
+        self, digits: list[np.ndarray], scale: float = 1.0, network: torch.nn.Module | None = None
+    ) -> torch.Tensor:
+        """Softmax of `network` (the model unless given) over the 28×28 digits, logits × scale."""
         batch = scale_pixels(torch.from_numpy(np.stack(digits))).unsqueeze(1)
         with torch.inference_mode():
-            return torch.softmax(self.model(batch).float() * scale, dim=1)
+            network = self.model if network is None else network
+            return torch.softmax(network(batch).float() * scale, dim=1)
 
     # ---- encode --------------------------------------------------------------------------------
 

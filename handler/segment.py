@@ -34,6 +34,7 @@ Classify = Callable[[list[np.ndarray]], np.ndarray]
 # 28×28 uint8 digits → (N, 11) probabilities: one whole digit 0-9, or not one digit (a part of
 # one, or a pair): the digit check packed beside the model (tools.digit_check trains it).
 Check = Callable[[list[np.ndarray]], np.ndarray]
+DIGIT_CHECK_FILE = "digit_check.pt"  # its file in the .mar, beside the model (tools.archive)
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
 

@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.mnist_handler import DIGIT_CHECK_FILE
+from handler.segment import DIGIT_CHECK_FILE
 from tools import paths
 from tools.cli import parse_config
 
