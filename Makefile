@@ -10,7 +10,7 @@ APT    := $(if $(filter 0,$(shell id -u)),,sudo) env DEBIAN_FRONTEND=noninteract
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup-java setup-chromium setup-wrk setup-promtool setup-postgres data normalised \
-        train tune export calibrate ship digit-check feedback-export \
+        train tune export calibrate ship digit-check pair-reader feedback-export \
         bench-train bench-serve bench-compare bench-preprocess bench-decode-cost archive serve register \
         token webui run realistic bench-realistic bench-chain bench-threshold bench-feedback-gain \
         bench-numbers setup-podman images up down \
@@ -95,6 +95,11 @@ calibrate: $(STAMP)  ## fit a temperature on validation into an exported model (
 # Reading whole numbers asks a second, small network whether each candidate cut gives whole digits.
 digit-check: $(STAMP)  ## train the digit check on strings of MNIST training digits → training/shipped/, rebuild the .mar
 	$(PY) -m tools.digit_check
+	$(MAKE) archive
+
+# …and a third reads a wide piece whole: two touching digits (which two), or one digit.
+pair-reader: $(STAMP)  ## train the pair reader on strings of MNIST training digits → training/shipped/, rebuild the .mar
+	$(PY) -m tools.pair_reader
 	$(MAKE) archive
 
 SHIPPED_FILES := model.pt report.json report.md train_metrics.csv val_metrics.csv \

@@ -34,7 +34,7 @@ from PIL import Image, ImageDraw
 
 from bench.number_strings import SETS, NumberString, StringConfig, generate, mnist_digits
 from handler.mnist_handler import MnistHandler
-from handler.segment import DIGIT_CHECK_FILE
+from handler.segment import DIGIT_CHECK_FILE, PAIR_READER_FILE
 from tools.cli import parse_config
 from tools.paths import (
     ARTIFACTS_DIR,
@@ -42,6 +42,7 @@ from tools.paths import (
     SERVE_CONFIG_DIR,
     SHIPPED_DIGIT_CHECK,
     SHIPPED_MODEL,
+    SHIPPED_PAIR_READER,
 )
 
 BATCH = 8  # requests per handler call, as TorchServe batches them
@@ -59,6 +60,7 @@ class EvalConfig:
     seed: int = 0  # the strings drawn
     model: Path = SHIPPED_MODEL  # TorchScript model the handler loads
     digit_check: Path = SHIPPED_DIGIT_CHECK  # the digit check packed beside it (tools.digit_check)
+    pair_reader: Path = SHIPPED_PAIR_READER  # and the pair reader (tools.pair_reader)
     segment: str = ""  # JSON of handler.segment.SegmentConfig fields to override (tuning)
     out: Path = ARTIFACTS_DIR / "numbers"  # summary.json and failures.png
 
@@ -109,10 +111,16 @@ class Reader:
     """The handler, loaded as TorchServe loads it, reading files as numbers or single digits."""
 
     def __init__(
-        self, model: Path, digit_check: Path, segment: dict[str, Any], folder: Path
+        self,
+        model: Path,
+        digit_check: Path,
+        pair_reader: Path,
+        segment: dict[str, Any],
+        folder: Path,
     ) -> None:
         shutil.copy(model, folder / "model.pt")
         shutil.copy(digit_check, folder / DIGIT_CHECK_FILE)
+        shutil.copy(pair_reader, folder / PAIR_READER_FILE)
         shutil.copy(SERVE_CONFIG_DIR / "index_to_name.json", folder)
         self.context = _Context(folder, {"segment": segment})
         self.handler = MnistHandler()
@@ -224,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     summary["strings"] = dataclasses.asdict(StringConfig())
     failures = {}
     with tempfile.TemporaryDirectory() as folder:
-        reader = Reader(config.model, config.digit_check, segment, Path(folder))
+        reader = Reader(config.model, config.digit_check, config.pair_reader, segment, Path(folder))
         for name in SETS:
             print(
                 f"Generating {config.count} '{name}' strings of MNIST {config.split} digits",

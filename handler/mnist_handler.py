@@ -44,7 +44,13 @@ from handler.decode import declared_pixels, decode_base64_text
 from handler.limits import InputError, Limits
 from handler.normalize import scale_pixels
 from handler.preprocess import preprocess, to_png
-from handler.segment import DIGIT_CHECK_FILE, Segment, SegmentConfig, read_number
+from handler.segment import (
+    DIGIT_CHECK_FILE,
+    PAIR_READER_FILE,
+    Segment,
+    SegmentConfig,
+    read_number,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -126,13 +132,10 @@ class MnistHandler(BaseHandler):
         self.digits = [int(names[str(index)]) for index in range(len(names))]
         # The digit check (tools.digit_check) helps segmentation choose cuts; an archive built
         # without it still reads numbers, by the model's confidence alone.
-        check_file = os.path.join(model_dir, DIGIT_CHECK_FILE)
-        self.digit_check = None
-        if os.path.isfile(check_file):
-            check = torch.jit.load(check_file, map_location="cpu").eval()
-            self.digit_check = torch.jit.optimize_for_inference(torch.jit.freeze(check))
-        else:
-            logger.warning("No %s in the archive: numbers are cut by confidence alone", check_file)
+        # The digit check (tools.digit_check) and the pair reader (tools.pair_reader) help
+        # segmentation; an archive built without them still reads numbers, less well.
+        self.digit_check = _load_optional(model_dir, DIGIT_CHECK_FILE)
+        self.pair_reader = _load_optional(model_dir, PAIR_READER_FILE)
         # TorchScript optimises during the first calls; pay that now, not on a user's request.
         with torch.inference_mode():
             for _ in range(3):
@@ -252,7 +255,9 @@ class MnistHandler(BaseHandler):
     def _to_number(self, file: bytes) -> list[Segment]:
         """An image file → the digits of the number it shows; raises InputError."""
         check = self.check_digits if self.digit_check is not None else None
-        return read_number(file, self.classify, self.settings.limits, self.settings.segment, check)
+        read_pairs = self.read_pairs if self.pair_reader is not None else None
+        limits, segment = self.settings.limits, self.settings.segment
+        return read_number(file, self.classify, limits, segment, check, read_pairs)
 
     @staticmethod
     def _read(step: Callable[[bytes], Any], file: bytes | InputError) -> Any:
@@ -290,6 +295,10 @@ class MnistHandler(BaseHandler):
     def check_digits(self, digits: list[np.ndarray]) -> np.ndarray:
         """(N, 11) probabilities from the digit check: one whole digit 0-9, or not one digit."""
         return self._forward(digits, network=self.digit_check).numpy()
+
+    def read_pairs(self, pairs: list[np.ndarray]) -> np.ndarray:
+        """(N, 102) probabilities from the pair reader, calibrated (its temperature is inside)."""
+        return self._forward(pairs, network=self.pair_reader).numpy()
 
     def _forward(
         self, digits: list[np.ndarray], scale: float = 1.0, network: torch.nn.Module | None = None
@@ -347,12 +356,15 @@ class MnistHandler(BaseHandler):
 
         Its confidence is the product of the digits' confidences: the chance that every digit is
         right if their errors are independent and each confidence is calibrated (the shipped
-        model's are: its temperature, fitted on validation, is inside model.pt).
+        model's are: its temperature, fitted on validation, is inside model.pt). A digit of a
+        touching pair answers what the segmenter read it as (the pair reader × the model).
         """
-        digits = [
-            {**self._result(segment.digit, next(probabilities), preview), "box": list(segment.box)}
-            for segment in segments
-        ]
+        digits = []
+        for segment in segments:
+            model_read = next(probabilities)  # one per segment, in order, whoever reads it
+            read = model_read if segment.probabilities is None else segment.probabilities
+            digit = self._result(segment.digit, torch.as_tensor(read), preview)
+            digits.append({**digit, "box": list(segment.box)})
         return {
             "number": "".join(str(digit["digit"]) for digit in digits),
             "confidence": round(float(np.prod([digit["confidence"] for digit in digits])), 6),
@@ -365,6 +377,16 @@ class MnistHandler(BaseHandler):
             "InputErrors", 1, idx=None, dimensions=[Dimension("ErrorCode", error.code)]
         )
         return {"error": error.code, "message": error.message}
+
+
+def _load_optional(model_dir: str, name: str) -> torch.jit.ScriptModule | None:
+    """A helper network packed beside the model, frozen for inference; None when missing."""
+    path = os.path.join(model_dir, name)
+    if not os.path.isfile(path):
+        logger.warning("No %s in the archive: numbers are read without it", name)
+        return None
+    network = torch.jit.load(path, map_location="cpu").eval()
+    return torch.jit.optimize_for_inference(torch.jit.freeze(network))
 
 
 def _is_true(value: Any) -> bool:

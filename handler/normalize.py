@@ -1,7 +1,8 @@
 """Stage 3, MNIST's normalisation: ink map → the 28×28 digit, and pixels → the model's input.
 
 The digit's bounding box is fitted into 20×20 keeping the aspect ratio (fine-pen strokes widened
-to MNIST's 2–3 px first), and its centre of mass is placed at (14, 14).
+to MNIST's 2–3 px first), and its centre of mass is placed at (14, 14). Two touching digits are
+normalised alike for the pair reader, into a field twice as wide (normalize_pair).
 
 Training imports `scale_pixels` from this module alone, so it imports nothing from the handler
 package: thresholds come in as arguments. For the same reason the min and max filters, which the
@@ -25,6 +26,9 @@ MNIST_STD = 0.3081
 DIGIT_BOX = 20
 FIELD = 28
 CENTRE = 14.0
+# A pair of touching digits, for the pair reader (handler.segment): digit height as above.
+PAIR_BOX = (20, 48)  # rows, columns the ink is fitted into
+PAIR_FIELD = (28, 56)
 
 
 def scale_pixels(x: Any) -> Any:
@@ -51,17 +55,38 @@ def normalize_digit(ink: np.ndarray, min_stroke: float) -> np.ndarray:
     crop = _crop_to_ink(ink)
     if min_stroke > 0:
         crop = _crop_to_ink(thicken_strokes(crop, min_stroke))
+    return _fit(crop, (DIGIT_BOX, DIGIT_BOX), (FIELD, FIELD))
 
+
+def normalize_pair(ink: np.ndarray, min_stroke: float) -> np.ndarray:
+    """Two touching digits, for the pair reader: the ink fitted into 20 rows × 48 columns keeping
+    the aspect ratio (digit height as a single digit's), centre of mass at the centre of 28×56.
+
+    Strokes are widened to `min_stroke` px at that scale, as a single digit's are.
+    """
+    crop = _crop_to_ink(ink)
+    if min_stroke > 0:
+        # thicken_strokes measures strokes with the longer side fitted to 20 px; here the
+        # height is, so a stroke of `min_stroke` px is that much thinner there.
+        fit = min(PAIR_BOX[0] / crop.shape[0], PAIR_BOX[1] / crop.shape[1])
+        as_digit = DIGIT_BOX / max(crop.shape)
+        crop = _crop_to_ink(thicken_strokes(crop, min_stroke * as_digit / fit))
+    return _fit(crop, PAIR_BOX, PAIR_FIELD)
+
+
+def _fit(crop: np.ndarray, box: tuple[int, int], field_shape: tuple[int, int]) -> np.ndarray:
+    """The crop scaled to fit `box` (rows, columns) keeping its aspect ratio, strongest stroke
+    full white, its centre of mass at the centre of a `field_shape` field (whole pixels)."""
     height, width = crop.shape
-    scale = DIGIT_BOX / max(height, width)
+    scale = min(box[0] / height, box[1] / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     resized = _as_image(crop).resize(size, Image.Resampling.LANCZOS)
     patch = np.maximum(np.asarray(resized), 0.0)  # Lanczos undershoots next to strokes
     patch /= max(float(patch.max()), 1e-6)  # strongest stroke = full white, like MNIST
 
-    field = np.zeros((FIELD, FIELD), dtype=np.float32)
-    top = _place(patch.sum(axis=1), size[1])
-    left = _place(patch.sum(axis=0), size[0])
+    field = np.zeros(field_shape, dtype=np.float32)
+    top = _place(patch.sum(axis=1), size[1], field_shape[0])
+    left = _place(patch.sum(axis=0), size[0], field_shape[1])
     field[top : top + size[1], left : left + size[0]] = patch
     return np.round(field * 255.0).astype(np.uint8)
 
@@ -103,10 +128,11 @@ def _as_image(image: np.ndarray) -> Image.Image:
     return Image.frombuffer("F", (width, height), pixels, "raw", "F", 0, 1)
 
 
-def _place(profile: np.ndarray, length: int) -> int:
-    """Offset putting the profile's centre of mass at CENTRE (whole pixels, as MNIST did)."""
+def _place(profile: np.ndarray, length: int, field: int) -> int:
+    """Offset putting the profile's centre of mass at the field's centre (whole pixels, as MNIST
+    did: CENTRE for a digit)."""
     centre_of_mass = float((profile * np.arange(length)).sum() / profile.sum())
-    return min(max(round(CENTRE - centre_of_mass), 0), FIELD - length)
+    return min(max(round(field / 2 - centre_of_mass), 0), field - length)
 
 
 # cv2's erode and dilate with a box are sliding min and max filters; by default they ignore the

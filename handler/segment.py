@@ -7,7 +7,11 @@ normalised exactly as a single digit is (handler.normalize.normalize_digit). In 
   pieces      8-connected blobs of ink
   merge       pieces overlapping in x are one digit (a 4 or 5 in two strokes, a 7 with a separate
               bar); a small piece close to a digit joins it (a stroke broken by a pen lift)
-  split       a piece too wide for one digit may be several that touch: cuts at the minima of its
+  pairs       the pair reader (when packed) reads every piece too wide for one digit whole, in
+              one batch: surely two touching digits "ab", one digit, or neither
+  split       a pair is cut in two (below), each half answering its digit from the reader's
+              pair and the model's reading of the half; one digit stays whole; any other piece
+              too wide for one digit may be several that touch: cuts at the minima of its
               column profile and at even places are tried, straight along the slant and as the
               least-ink path near each; the model (a batch function the handler passes) and the
               digit check (is this one whole digit?) keep the cut whose halves they are surest
@@ -26,7 +30,7 @@ import cv2
 import numpy as np
 
 from handler.limits import InputError, Limits
-from handler.normalize import normalize_digit
+from handler.normalize import normalize_digit, normalize_pair
 from handler.preprocess import Ink, find_ink
 
 # 28×28 uint8 digits → (N, 10) class probabilities: the model, as the handler runs it.
@@ -35,6 +39,11 @@ Classify = Callable[[list[np.ndarray]], np.ndarray]
 # one, or a pair): the digit check packed beside the model (tools.digit_check trains it).
 Check = Callable[[list[np.ndarray]], np.ndarray]
 DIGIT_CHECK_FILE = "digit_check.pt"  # its file in the .mar, beside the model (tools.archive)
+# 28×56 pieces (handler.normalize.normalize_pair) → (N, 102) probabilities from the pair reader
+# (tools.pair_reader): two touching digits "ab" (class 10·a + b), one digit, or anything else.
+ReadPairs = Callable[[list[np.ndarray]], np.ndarray]
+PAIR_READER_FILE = "pair_reader.pt"  # its file in the .mar
+ONE_DIGIT, NOT_A_PAIR = 100, 101  # the pair reader's classes after the hundred pairs
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
 
@@ -61,6 +70,13 @@ class SegmentConfig:
     wide_aspect: float = 1.4
     wide_weight: float = 2.0
     split_depth: int = 2  # a half may be split again, this many times (three touching digits)
+    # The pair reader (when packed): a wide piece is cut as two touching digits when it gives
+    # pairs at least `pair_threshold` in all; below, it stays whole when "one digit" is its
+    # likeliest answer, else it is cut as without a pair reader.
+    pair_threshold: float = 0.95
+    # A pair's digits: the reader's joint probabilities × the model's reading of each half, to
+    # this power, renormalised (0: the reader's alone).
+    pair_model_weight: float = 1.0
 
 
 class Segment(NamedTuple):
@@ -68,6 +84,9 @@ class Segment(NamedTuple):
 
     digit: np.ndarray  # uint8 (28, 28), normalised like a single digit
     box: Box  # its ink's bounding box in the image as sent
+    # (10,) probabilities of each digit when the pair reader read it (one of two touching
+    # digits); None: the model reads `digit`.
+    probabilities: np.ndarray | None = None
 
 
 @dataclass(eq=False)  # pieces are told apart by identity
@@ -77,6 +96,9 @@ class Piece:
     rows: np.ndarray
     columns: np.ndarray
     along: np.ndarray  # horizontal position along the slant, per pixel
+    probabilities: np.ndarray | None = (
+        None  # what the pair reader says this digit is, if it read it
+    )
 
     @property
     def left(self) -> float:
@@ -113,10 +135,13 @@ def read_number(
     limits: Limits = Limits(),
     config: SegmentConfig = SegmentConfig(),
     check: Check | None = None,
+    read_pairs: ReadPairs | None = None,
 ) -> list[Segment]:
     """Image file bytes → the number's digits, left to right; raises InputError (no_digit, …).
-    Without a digit check, cuts are chosen by the model's confidence alone."""
-    return segment_ink(find_ink(data, limits), classify, limits.min_stroke, config, check)
+    Without a digit check, cuts are chosen by the model's confidence alone; without a pair
+    reader, touching pairs are found by cutting alone."""
+    ink = find_ink(data, limits)
+    return segment_ink(ink, classify, limits.min_stroke, config, check, read_pairs)
 
 
 def segment_ink(
@@ -125,6 +150,7 @@ def segment_ink(
     min_stroke: float,
     config: SegmentConfig = SegmentConfig(),
     check: Check | None = None,
+    read_pairs: ReadPairs | None = None,
 ) -> list[Segment]:
     """The ink map of a line of digits → its digits, left to right, each normalised."""
     strength = ink.strength
@@ -136,13 +162,23 @@ def segment_ink(
     pieces = merge_pieces(pieces, config)
     _refuse_too_many(len(pieces), config)
     scorer = _Scorer(strength, classify, check, min_stroke, config)
-    pieces = [cut for piece in pieces for cut in _split(piece, scorer, config)]
+    readings = _pair_readings(pieces, strength, min_stroke, read_pairs, config)
+    pieces = [
+        cut
+        for piece, reading in zip(pieces, readings, strict=True)
+        for cut in (
+            _split(piece, scorer, config)
+            if reading is None
+            else _split_as_read(piece, reading, scorer)
+        )
+    ]
     _refuse_too_many(len(pieces), config)
     pieces.sort(key=lambda piece: float(piece.along.mean()))
     return [
         Segment(
             normalize_digit(crop(piece, strength), min_stroke),
             _box(piece, ink),
+            piece.probabilities,
         )
         for piece in pieces
     ]
@@ -265,13 +301,18 @@ class _Scorer:
     config: SegmentConfig
 
     def __call__(self, pieces: list[Piece]) -> np.ndarray:
+        return self.score_and_read(pieces)[0]
+
+    def score_and_read(self, pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray]:
+        """Each piece's score, and the model's (N, 10) reading of it."""
         digits = [normalize_digit(crop(piece, self.strength), self.min_stroke) for piece in pieces]
-        score = np.log(np.maximum(np.asarray(self.classify(digits)).max(axis=1), 1e-9))
+        read = np.asarray(self.classify(digits), dtype=np.float64)
+        score = np.log(np.maximum(read.max(axis=1), 1e-9))
         if self.check is not None:
             # The check's chance that a piece is one whole digit, whichever digit it is.
             whole = np.asarray(self.check(digits), dtype=np.float64)[:, :10].sum(axis=1)
             score += self.config.check_weight * np.log(np.maximum(whole, 1e-6))
-        return score
+        return score, read
 
 
 def _split(piece: Piece, scorer: _Scorer, config: SegmentConfig, depth: int = 0) -> list[Piece]:
@@ -290,6 +331,50 @@ def _split(piece: Piece, scorer: _Scorer, config: SegmentConfig, depth: int = 0)
         return [piece]
     left, right = halves[best]
     return [*_split(left, scorer, config, depth + 1), *_split(right, scorer, config, depth + 1)]
+
+
+def _pair_readings(
+    pieces: list[Piece],
+    strength: np.ndarray,
+    min_stroke: float,
+    read_pairs: ReadPairs | None,
+    config: SegmentConfig,
+) -> list[np.ndarray | None]:
+    """The pair reader's (102,) probabilities for each piece wide enough to be two digits, in
+    one batch; None for the others, and for all without a pair reader."""
+    wide = [i for i, piece in enumerate(pieces) if piece.width / piece.height > config.split_aspect]
+    readings: list[np.ndarray | None] = [None] * len(pieces)
+    if read_pairs is None or not wide:
+        return readings
+    pairs = [normalize_pair(crop(pieces[i], strength), min_stroke) for i in wide]
+    for i, reading in zip(wide, np.asarray(read_pairs(pairs), dtype=np.float64), strict=True):
+        readings[i] = reading
+    return readings
+
+
+def _split_as_read(piece: Piece, reading: np.ndarray, scorer: _Scorer) -> list[Piece]:
+    """A wide piece as the pair reader reads it: surely two touching digits (cut where the
+    scorer is surest of the halves; each half answers its digit's probabilities from the
+    reader's pair and the model's reading of it), else one digit (kept whole), else neither (a
+    part, three digits…, or unsure: cut as without a pair reader)."""
+    config = scorer.config
+    as_pair = reading[:ONE_DIGIT].sum()
+    if as_pair < config.pair_threshold:
+        if reading[ONE_DIGIT] >= max(as_pair, reading[NOT_A_PAIR]):
+            return [piece]
+        return _split(piece, scorer, config)
+    halves = cut_halves(piece, scorer.strength, config)
+    if not halves:
+        return [piece]
+    score, read = scorer.score_and_read([half for pair in halves for half in pair])
+    best = int(np.argmax(score[0::2] + score[1::2]))
+    left, right = halves[best]
+    # Two readers with different errors: the reader's joint [first, second] × the model's.
+    joint = reading[:ONE_DIGIT].reshape(10, 10)
+    joint = joint * np.outer(read[2 * best], read[2 * best + 1]) ** config.pair_model_weight
+    joint /= joint.sum()
+    left.probabilities, right.probabilities = joint.sum(axis=1), joint.sum(axis=0)
+    return [left, right]
 
 
 def cut_halves(

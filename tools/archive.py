@@ -24,7 +24,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from handler.segment import DIGIT_CHECK_FILE
+from handler.segment import DIGIT_CHECK_FILE, PAIR_READER_FILE
 from tools import paths
 from tools.cli import parse_config
 
@@ -37,6 +37,7 @@ ENTRY_FILE = "mnist_handler.py"  # the module of handler/ that TorchServe calls
 class ArchiveConfig:
     model_file: Path = paths.SHIPPED_MODEL  # TorchScript model
     digit_check: Path = paths.SHIPPED_DIGIT_CHECK  # TorchScript; helps reading whole numbers
+    pair_reader: Path = paths.SHIPPED_PAIR_READER  # TorchScript; reads touching pairs of digits
     handler_dir: Path = paths.HANDLER_DIR  # every *.py in it is packed, as the package handler/
     model_config: Path = paths.SERVE_CONFIG_DIR / "model-config.yaml"  # workers, batching
     index_to_name: Path = paths.SERVE_CONFIG_DIR / "index_to_name.json"  # class labels
@@ -57,6 +58,7 @@ def build_archive(config: ArchiveConfig) -> Path:
     for path in (
         config.model_file,
         config.digit_check,
+        config.pair_reader,
         handler_dir / ENTRY_FILE,
         config.model_config,
         config.index_to_name,
@@ -73,6 +75,7 @@ def build_archive(config: ArchiveConfig) -> Path:
             shutil.copyfile(path, staging / "handler" / path.name)
         shutil.copyfile(config.index_to_name, staging / "index_to_name.json")
         shutil.copyfile(config.digit_check, staging / DIGIT_CHECK_FILE)
+        shutil.copyfile(config.pair_reader, staging / PAIR_READER_FILE)
         archiver = Path(sys.executable).parent / "torch-model-archiver"
         command = [
             str(archiver) if archiver.exists() else "torch-model-archiver",

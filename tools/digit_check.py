@@ -41,6 +41,7 @@ from handler.normalize import normalize_digit, scale_pixels
 from handler.preprocess import Ink, find_ink
 from handler.segment import Piece, SegmentConfig, crop, cut_halves, line_pieces, merge_pieces
 from tools.cli import parse_config
+from tools.fit import FitSettings, fit
 from tools.paths import SHIPPED_DIGIT_CHECK
 
 
@@ -86,17 +87,20 @@ def network() -> nn.Module:
 # ---- the candidates, labelled ---------------------------------------------------------------
 
 
-class _Labeller:
+class Labeller:
     """Which digits of a string a piece of its ink map holds, from the string's per-digit ink."""
 
     def __init__(self, string: NumberString, ink: Ink) -> None:
         assert string.digit_ink is not None
         self.ink, self.digit_ink, self.labels = ink, string.digit_ink, string.labels
         rows, columns = np.nonzero(ink.strength)
-        self.totals = self._shares(rows, columns)
+        self.totals = self._shares(rows, columns)  # each digit's ink in the whole map
+
+    def shares(self, piece: Piece) -> np.ndarray:
+        """Each digit's ink inside the piece (weighted by ink strength), in the string's order."""
+        return self._shares(piece.rows, piece.columns)
 
     def _shares(self, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
-        """Each digit's ink inside these pixels of the ink map (weighted by ink strength)."""
         (width, height), (work_rows, work_columns), (top, left) = (
             self.ink.sent_size,
             self.ink.work_shape,
@@ -111,7 +115,7 @@ class _Labeller:
 
     def label(self, piece: Piece, config: DigitCheckConfig) -> int:
         """The digit the piece is, when it is one whole digit; else NOT_ONE_DIGIT."""
-        shares = self._shares(piece.rows, piece.columns)
+        shares = self.shares(piece)
         best = int(np.argmax(shares))
         purity = shares[best] / max(shares.sum(), 1e-9)
         completeness = shares[best] / max(self.totals[best], 1e-9)
@@ -124,7 +128,7 @@ def candidates(
 ) -> tuple[list[np.ndarray], list[int]]:
     """Every piece and half the segmenter looks at in this string, normalised, and its label."""
     ink = find_ink(string.data, limits)
-    labeller = _Labeller(string, ink)
+    labeller = Labeller(string, ink)
     digits, labels = [], []
 
     def visit(piece: Piece, depth: int) -> None:
@@ -185,36 +189,10 @@ def train(
     """Fit the network; return it and its accuracy on the held-out strings' candidates."""
     torch.manual_seed(config.torch_seed)
     x = scale_pixels(torch.from_numpy(digits)).unsqueeze(1)
-    y = torch.from_numpy(labels)
     held = torch.from_numpy(owner % config.held_out_every == 0)
-    x_train, y_train, x_held, y_held = x[~held], y[~held], x[held], y[held]
     model = network()
-    optimiser = torch.optim.AdamW(model.parameters(), config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = len(y_train) // config.batch_size
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimiser, config.lr, total_steps=config.epochs * steps_per_epoch
-    )
-    for epoch in range(config.epochs):
-        model.train()
-        order = torch.randperm(len(y_train))
-        for step in range(steps_per_epoch):
-            batch = order[step * config.batch_size : (step + 1) * config.batch_size]
-            shift = tuple(int(s) for s in torch.randint(-1, 2, (2,)))  # a pixel either way
-            inputs = torch.roll(x_train[batch], shift, dims=(2, 3))
-            loss = nn.functional.cross_entropy(model(inputs), y_train[batch])
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            schedule.step()
-        accuracy = _accuracy(model, x_held, y_held)
-        print(f"  epoch {epoch + 1}/{config.epochs}: held-out accuracy {accuracy:.2%}")
-    return model.eval(), accuracy
-
-
-def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    model.eval()
-    with torch.inference_mode():
-        return float((model(x).argmax(dim=1) == y).float().mean())
+    settings = FitSettings(config.epochs, config.batch_size, config.lr, config.weight_decay)
+    return model, fit(model, x, torch.from_numpy(labels), held, settings)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

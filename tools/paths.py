@@ -18,6 +18,7 @@ SHIPPED_MODEL = SHIPPED_DIR / "model.pt"
 SHIPPED_REPORT = SHIPPED_DIR / "report.json"
 # The digit check that helps reading whole numbers cut touching digits (tools.digit_check).
 SHIPPED_DIGIT_CHECK = SHIPPED_DIR / "digit_check.pt"
+SHIPPED_PAIR_READER = SHIPPED_DIR / "pair_reader.pt"
 MODEL_STORE = REPO_ROOT / "model_store"
 SHIPPED_MAR = MODEL_STORE / f"{MODEL_NAME}.mar"
 SERVE_CONFIG_DIR = REPO_ROOT / "serve_config"

@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from handler.limits import Limits
-from handler.normalize import CENTRE, DIGIT_BOX, scale_pixels
+from handler.normalize import CENTRE, DIGIT_BOX, PAIR_FIELD, normalize_pair, scale_pixels
 from handler.preprocess import preprocess
 from tests.unit.handler.digit_images import (
     centre_of_mass,
@@ -87,3 +87,37 @@ def test_fine_pen_strokes_are_widened_and_marker_strokes_left_alone(reference: n
     ImageDraw.Draw(marker).line([(90, 60), (190, 60), (120, 220)], fill=0, width=40)
     data = encode(marker)
     np.testing.assert_array_equal(preprocess(data), preprocess(data, Limits(min_stroke=0)))
+
+
+def pair_ink(width: int, stroke: int) -> np.ndarray:
+    """Two upright bars joined at the bottom, 200 px high and `width` wide, as an ink map."""
+    ink = np.zeros((260, width + 60), dtype=np.float32)
+    ink[30:230, 30 : 30 + stroke] = 1.0
+    ink[30:230, 30 + width - stroke : 30 + width] = 1.0
+    ink[230 - stroke : 230, 30 : 30 + width] = 1.0
+    return ink
+
+
+@pytest.mark.parametrize("width", [150, 300, 700])
+def test_a_pair_keeps_a_digits_height_in_a_field_twice_as_wide(width: int) -> None:
+    """Height fitted to 20 rows while the width fits 48 columns (a very wide piece: width 48),
+    centre of mass at the field's centre."""
+    pair = normalize_pair(pair_ink(width, 24), min_stroke=0)
+    assert pair.shape == PAIR_FIELD and pair.dtype == np.uint8
+    rows, columns = np.nonzero(pair)
+    height, fitted = rows.max() - rows.min() + 1, columns.max() - columns.min() + 1
+    if width * 20 / 200 <= 48:
+        assert height in (19, 20, 21) and abs(fitted - width * 20 / 200) <= 2
+    else:
+        assert fitted in (47, 48, 49) and height < 20
+    row, column = centre_of_mass(pair)
+    assert abs(row - PAIR_FIELD[0] / 2) <= 1.0 and abs(column - PAIR_FIELD[1] / 2) <= 1.0
+
+
+def test_a_pair_drawn_with_a_fine_pen_is_widened_as_a_digit_is() -> None:
+    """Strokes 2 px in a 200 px pair are widened to about min_stroke at the pair's scale."""
+    fine = normalize_pair(pair_ink(300, 2), Limits().min_stroke)
+    thin = normalize_pair(pair_ink(300, 2), min_stroke=0)
+    assert fine.sum() > 1.5 * thin.sum()
+    marker = normalize_pair(pair_ink(300, 24), Limits().min_stroke)
+    np.testing.assert_array_equal(marker, normalize_pair(pair_ink(300, 24), min_stroke=0))

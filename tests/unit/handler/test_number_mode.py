@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 from handler.mnist_handler import MnistHandler
 from handler.preprocess import preprocess
+from handler.segment import NOT_A_PAIR, ONE_DIGIT, PAIR_READER_FILE
 from tests.unit.handler.digit_images import encode
 
 
@@ -126,3 +129,42 @@ def test_segmentation_settings_come_from_the_model_config(context):
     context.headers[0] = {"X-Read": "number"}
     [answer] = handler.handle([{"body": bytearray(number_image("171"))}], context)
     assert answer["error"] == "too_many_digits" and "at most 2" in answer["message"]
+
+
+def with_pair_reader(context, tmp_path, kind: int) -> tuple[MnistHandler, object]:
+    """A handler whose archive also holds a pair reader that reads every piece as `kind`
+    (e^5 times likelier than any other class)."""
+    folder = tmp_path / "with-pair-reader"
+    shutil.copytree(context.model_dir, folder)
+    reader = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(28 * 56, NOT_A_PAIR + 1))
+    with torch.no_grad():
+        reader[1].weight.zero_()
+        reader[1].bias.zero_()
+        reader[1].bias[kind] = 5.0
+    torch.jit.save(torch.jit.script(reader), str(folder / PAIR_READER_FILE))
+    context = type(context)(model_dir=folder)
+    # The reader's digits alone: the template model has no opinion of half a 7.
+    context.handler_settings = {"segment": {"pair_model_weight": 0.0}}
+    context.headers[0] = {"X-Read": "number"}
+    handler = MnistHandler()
+    handler.initialize(context)
+    return handler, context
+
+
+def test_a_pair_the_pair_reader_reads_answers_its_digits(context, tmp_path):
+    """The 7 is wide enough to be two digits; read as "94", it answers 9 and 4 with the pair
+    reader's probabilities (each digit's marginal of the pair classes), boxes side by side."""
+    handler, context = with_pair_reader(context, tmp_path, 94)
+    [answer] = handler.handle([{"body": bytearray(number_image("171"))}], context)
+    check_number(answer, "1941")
+    pair = np.exp(5.0) / (np.exp(5.0) + 99)  # the pair classes' probabilities, renormalised
+    assert [digit["confidence"] for digit in answer["digits"][1:3]] == pytest.approx(
+        [pair + 9 / (np.exp(5.0) + 99)] * 2, abs=1e-5
+    )
+    assert answer["digits"][1]["box"][2] <= answer["digits"][2]["box"][0] + 20
+
+
+def test_what_the_pair_reader_reads_as_one_digit_the_model_reads(context, tmp_path):
+    handler, context = with_pair_reader(context, tmp_path, ONE_DIGIT)
+    [answer] = handler.handle([{"body": bytearray(number_image("171"))}], context)
+    check_number(answer, "171")

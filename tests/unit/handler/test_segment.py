@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw
 from handler.limits import InputError
 from handler.preprocess import find_ink, preprocess
 from handler.segment import (
+    NOT_A_PAIR,
+    ONE_DIGIT,
     Piece,
     SegmentConfig,
     cut_halves,
@@ -124,6 +126,85 @@ def test_the_digit_check_keeps_a_piece_whole_when_no_half_is_a_whole_digit():
     assert len(read_number(data, by_shape, check=narrow_is_a_part)) == 1
     ignored = SegmentConfig(check_weight=0.0)
     assert len(read_number(data, by_shape, config=ignored, check=narrow_is_a_part)) == 2
+
+
+def reads_every_piece_as(kind: int | dict[int, float], seen: list[np.ndarray] | None = None):
+    """A stand-in pair reader that gives class `kind` 0.9 (or each class of a {class: p} its
+    p), the rest shared, and keeps what it was shown in `seen`."""
+    sure = {kind: 0.9} if isinstance(kind, int) else kind
+
+    def read_pairs(pairs: list[np.ndarray]) -> np.ndarray:
+        if seen is not None:
+            seen.extend(pairs)
+        rest = (1 - sum(sure.values())) / (NOT_A_PAIR + 1 - len(sure))
+        probabilities = np.full((len(pairs), NOT_A_PAIR + 1), rest)
+        for index, p in sure.items():
+            probabilities[:, index] = p
+        return probabilities
+
+    return read_pairs
+
+
+TIED_ONES = [one(100), one(250), [(100, 140), (250, 140)]]  # one blob, about as wide as high
+
+
+def test_a_pair_the_pair_reader_reads_is_cut_and_answers_its_digits():
+    """Read as "47", the tied 1s are cut in two (where the classifier is surest), and each half
+    answers the pair reader's digit probabilities (the model's 1 left out: weight 0)."""
+    seen: list[np.ndarray] = []
+    alone = SegmentConfig(pair_model_weight=0.0)
+    read_pairs = reads_every_piece_as(47, seen)
+    segments = read_number(drawing(TIED_ONES), by_shape, config=alone, read_pairs=read_pairs)
+    assert [int(np.argmax(segment.probabilities)) for segment in segments] == [4, 7]
+    for segment in segments:
+        assert segment.probabilities.shape == (10,)
+        assert segment.probabilities.sum() == pytest.approx(1.0)
+        assert segment.digit.shape == (28, 28)
+    assert segments[0].box[2] <= segments[1].box[0] + 20  # left, then right
+    (pair,) = seen  # the blob alone was asked about, normalised into 28×56
+    assert pair.shape == (28, 56) and pair.dtype == np.uint8
+
+
+def test_a_pairs_digits_weigh_the_models_reading_of_each_half():
+    """The reader hesitates between "47" and "11"; the model reads each half as a sure 1."""
+    read_pairs = reads_every_piece_as({47: 0.5, 11: 0.47})
+    segments = read_number(drawing(TIED_ONES), by_shape, read_pairs=read_pairs)
+    assert [int(np.argmax(segment.probabilities)) for segment in segments] == [1, 1]
+    alone = SegmentConfig(pair_model_weight=0.0)
+    segments = read_number(drawing(TIED_ONES), by_shape, config=alone, read_pairs=read_pairs)
+    assert [int(np.argmax(segment.probabilities)) for segment in segments] == [4, 7]
+
+
+def test_a_pair_the_reader_is_unsure_of_is_cut_as_without_it():
+    """Pairs about 0.7 in all, below the 0.95 threshold: the tied 1s are cut by the scorer alone
+    (two 1s, read by the model), and kept whole when the reader's likeliest answer is one digit."""
+    unsure = SegmentConfig(pair_threshold=0.95)
+    data = drawing(TIED_ONES)
+    read_pairs = reads_every_piece_as({47: 0.5, ONE_DIGIT: 0.3})
+    segments = read_number(data, by_shape, config=unsure, read_pairs=read_pairs)
+    assert len(segments) == 2 and all(segment.probabilities is None for segment in segments)
+    one = reads_every_piece_as({ONE_DIGIT: 0.5, 47: 0.45})
+    assert len(read_number(data, by_shape, config=unsure, read_pairs=one)) == 1
+
+
+def test_what_the_pair_reader_reads_as_one_digit_stays_whole():
+    segments = read_number(drawing(TIED_ONES), by_shape, read_pairs=reads_every_piece_as(ONE_DIGIT))
+    assert len(segments) == 1 and segments[0].probabilities is None  # the model reads it
+
+
+def test_neither_one_digit_nor_a_pair_is_cut_as_without_a_pair_reader():
+    data = drawing(TIED_ONES)
+    segments = read_number(data, by_shape, read_pairs=reads_every_piece_as(NOT_A_PAIR))
+    assert len(segments) == count(data) == 2
+    assert all(segment.probabilities is None for segment in segments)
+
+
+def test_narrow_pieces_are_not_shown_to_the_pair_reader():
+    seen: list[np.ndarray] = []
+    segments = read_number(
+        drawing([one(100), one(300)]), by_shape, read_pairs=reads_every_piece_as(47, seen)
+    )
+    assert len(segments) == 2 and not seen
 
 
 def test_a_cut_may_follow_the_paper_between_digits_that_overlap():

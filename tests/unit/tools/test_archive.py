@@ -45,6 +45,7 @@ def test_the_archive_python_is_exactly_the_handler_folder(config):
         "index_to_name.json",
         "model-config.yaml",
         "model.pt",
+        "pair_reader.pt",
     ]
     assert manifest["model"] == {
         "modelName": "mnist",
