@@ -158,7 +158,7 @@ bench-realistic: $(STAMP)  ## accuracy on artifacts/realistic (in-process) and o
 bench-chain: setup  ## the 10,000 MNIST test digits as PNG through a real TorchServe (own, free ports)
 	$(PY) -m bench.mnist_chain
 
-# SPLIT=train scores strings of MNIST training digits instead: for choosing segmentation parameters.
+# SPLIT=val scores strings of MNIST validation digits instead: for choosing segmentation parameters.
 bench-numbers: $(STAMP)  ## whole numbers: generate strings of MNIST test digits, read them in-process → artifacts/numbers
 	$(PY) -m bench.number_eval $(if $(SPLIT),--split $(SPLIT)) $(if $(COUNT),--count $(COUNT))
 

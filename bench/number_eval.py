@@ -1,8 +1,8 @@
 """Score whole-number reading on generated strings of MNIST digits (bench.number_strings).
 
     python -m bench.number_eval                      # the report: strings of MNIST test digits
-    python -m bench.number_eval --split train        # for choosing segmentation parameters
-    python -m bench.number_eval --split train --segment '{"split_gain": 0.8}'
+    python -m bench.number_eval --split val          # for choosing segmentation parameters
+    python -m bench.number_eval --split val --segment '{"pair_threshold": 0.9}'
 
 Every string goes through the handler's own code path in-process (MnistHandler.handle, the
 `X-Read: number` header, the shipped model), as TorchServe would call it, and so does each of
@@ -13,7 +13,8 @@ truth and the reading) and the single-digit accuracy of the same digits rendered
 summary.json and failures.png (the first failures of each set, with truth and reading) to --out,
 and, for the test split, copies the failures to docs/images/number_failures.png.
 
-Choose parameters on `--split train` only: the test strings are the report.
+Choose parameters on `--split val` only: strings of the 5,000 validation digits, which neither
+the model nor the segmenter's helper networks learnt from. The test strings are the report.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ DOCS_FAILURES = REPO_ROOT / "docs" / "images" / "number_failures.png"
 class EvalConfig:
     """Which strings to score, and how."""
 
-    split: str = "test"  # MNIST digits the strings are made of: test (the report) or train
+    split: str = "test"  # MNIST digits the strings are made of: test (the report), val, train
     count: int = 1000  # strings per set
     seed: int = 0  # the strings drawn
     model: Path = SHIPPED_MODEL  # TorchScript model the handler loads

@@ -22,7 +22,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from training.data import load_mnist
+from training.data import load_mnist, split_train_val
+from training.train import TrainConfig
 
 SETS = ("apart", "touching")
 STYLES = ("paper", "canvas")
@@ -62,13 +63,23 @@ class NumberString:
 
 
 def mnist_digits(split: str) -> tuple[np.ndarray, np.ndarray]:
-    """MNIST images (N, 28, 28) uint8 and labels: the test digits, or the training digits."""
+    """MNIST images (N, 28, 28) uint8 and labels, by split:
+
+    train  the 55,000 training digits the shipped model learns from: the segmenter's helper
+           networks learn from strings of these (tools.digit_check, tools.pair_reader);
+    val    the 5,000 validation digits held out of them (make train's split): segmentation
+           parameters are chosen on strings of these, which no network has seen;
+    test   the 10,000 test digits: the report, scored once.
+    """
     mnist = load_mnist(quiet=True)
     if split == "test":
         return mnist.test_images.numpy(), mnist.test_labels.numpy()
-    if split == "train":
-        return mnist.train_images.numpy(), mnist.train_labels.numpy()
-    raise ValueError(f"split must be train or test, not {split!r}")
+    if split not in ("train", "val"):
+        raise ValueError(f"split must be train, val or test, not {split!r}")
+    split_config = TrainConfig()
+    train, val = split_train_val(len(mnist.train_labels), split_config.val_size, split_config.seed)
+    chosen = train if split == "train" else val
+    return mnist.train_images[chosen].numpy(), mnist.train_labels[chosen].numpy()
 
 
 def generate(

@@ -49,7 +49,7 @@ Box = tuple[int, int, int, int]  # x0, y0, x1, y1; x1 and y1 exclusive
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    """How a line of digits is cut up; chosen on strings of MNIST training digits (bench)."""
+    """How a line of digits is cut up; chosen on strings of MNIST validation digits (bench)."""
 
     max_digits: int = 12  # more digits found answer 422 too_many_digits
     max_pieces_per_digit: int = 8  # more blobs of ink than this × max_digits: too_many_digits too
@@ -301,18 +301,18 @@ class _Scorer:
     config: SegmentConfig
 
     def __call__(self, pieces: list[Piece]) -> np.ndarray:
-        return self.score_and_read(pieces)[0]
+        read, whole = self.readings(pieces)
+        return np.log(np.maximum(read.max(axis=1), 1e-9)) + self.config.check_weight * whole
 
-    def score_and_read(self, pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray]:
-        """Each piece's score, and the model's (N, 10) reading of it."""
+    def readings(self, pieces: list[Piece]) -> tuple[np.ndarray, np.ndarray]:
+        """The model's (N, 10) reading of each piece, and the digit check's log probability that
+        it is one whole digit, whichever digit it is (0 without a check)."""
         digits = [normalize_digit(crop(piece, self.strength), self.min_stroke) for piece in pieces]
         read = np.asarray(self.classify(digits), dtype=np.float64)
-        score = np.log(np.maximum(read.max(axis=1), 1e-9))
-        if self.check is not None:
-            # The check's chance that a piece is one whole digit, whichever digit it is.
-            whole = np.asarray(self.check(digits), dtype=np.float64)[:, :10].sum(axis=1)
-            score += self.config.check_weight * np.log(np.maximum(whole, 1e-6))
-        return score, read
+        if self.check is None:
+            return read, np.zeros(len(pieces))
+        whole = np.asarray(self.check(digits), dtype=np.float64)[:, :10].sum(axis=1)
+        return read, np.log(np.maximum(whole, 1e-6))
 
 
 def _split(piece: Piece, scorer: _Scorer, config: SegmentConfig, depth: int = 0) -> list[Piece]:
@@ -366,12 +366,18 @@ def _split_as_read(piece: Piece, reading: np.ndarray, scorer: _Scorer) -> list[P
     halves = cut_halves(piece, scorer.strength, config)
     if not halves:
         return [piece]
-    score, read = scorer.score_and_read([half for pair in halves for half in pair])
-    best = int(np.argmax(score[0::2] + score[1::2]))
+    read, whole = scorer.readings([half for pair in halves for half in pair])
+    # The cut kept: the one whose halves the model reads most as the reader reads the pair, and
+    # the digit check is surest are whole digits.
+    pairs = reading[:ONE_DIGIT].reshape(10, 10)
+    agreement = np.einsum("ab,ca,cb->c", pairs, read[0::2], read[1::2])
+    score = np.log(np.maximum(agreement, 1e-300)) + config.check_weight * (
+        whole[0::2] + whole[1::2]
+    )
+    best = int(np.argmax(score))
     left, right = halves[best]
     # Two readers with different errors: the reader's joint [first, second] × the model's.
-    joint = reading[:ONE_DIGIT].reshape(10, 10)
-    joint = joint * np.outer(read[2 * best], read[2 * best + 1]) ** config.pair_model_weight
+    joint = pairs * np.outer(read[2 * best], read[2 * best + 1]) ** config.pair_model_weight
     joint /= joint.sum()
     left.probabilities, right.probabilities = joint.sum(axis=1), joint.sum(axis=0)
     return [left, right]

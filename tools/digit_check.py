@@ -6,17 +6,18 @@ as a 6, two touching digits read as one 8. The digit check is a second, small ne
 segmenter asks about every candidate; its log probability that the candidate is one whole digit
 (any of the ten) is added to the model's log confidence (SegmentConfig.check_weight).
 
-    python -m tools.digit_check          # or: make digit-check (about 8 minutes on 2 cores)
+    python -m tools.digit_check          # or: make digit-check (about 14 minutes on 2 cores)
 
-What it learns from is what the segmenter really produces: strings of MNIST *training* digits
-(bench.number_strings, both sets, both styles) go through the handler's ink stage and the
-segmenter's own pieces and cuts, and each candidate is labelled from the string's per-digit ink:
-with that digit's label when at least `purity` of its ink comes from one digit and it holds at
-least `completeness` of that digit's ink, else "not one digit" (an eleventh class). The segmenter
-uses the sum of the ten digit classes; the digit it says is not used to read the number. A
-piece that is not one whole digit is followed into the first of its cuts that gives at least one
-whole half, as a right decision would cut it. The MNIST test digits are never used: the number
-set's report (`make bench-numbers`) is made of them.
+What it learns from is what the segmenter really produces: strings of MNIST *training* digits (the
+55,000 of make train's training split; bench.number_strings, both sets, both styles) go through the
+handler's ink stage and the segmenter's own pieces and cuts, and each candidate is labelled from
+the string's per-digit ink: with that digit's label when at least `purity` of its ink comes from
+one digit and it holds at least `completeness` of that digit's ink, else "not one digit" (an
+eleventh class). The segmenter uses the sum of the ten digit classes; the digit it says is not used
+to read the number. A piece that is not one whole digit is followed into the first of its cuts that
+gives at least one whole half, as a right decision would cut it. The validation digits are left for
+choosing the segmentation parameters, and the MNIST test digits are never used: the number set's
+report (`make bench-numbers`) is made of them.
 
 Writes training/shipped/digit_check.pt (TorchScript, packed into the .mar beside the model) and
 digit_check.json (the data, the held-out accuracy, the time).
@@ -50,7 +51,7 @@ class DigitCheckConfig:
     """What the check learns from, and how."""
 
     strings: int = 2000  # strings per set ("apart", "touching") of MNIST training digits
-    seed: int = 7  # the strings drawn (segmentation parameters are chosen on seed 41's)
+    seed: int = 7  # the strings drawn (segmentation parameters: validation digits, seed 41)
     purity: float = 0.9  # "one whole digit": this share of the candidate's ink is one digit's…
     completeness: float = 0.85  # …and it holds this share of that digit's ink
     epochs: int = 4

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from bench import number_strings
 from bench.number_strings import StringConfig, generate
+from training.data import split_train_val
+from training.train import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +59,21 @@ def test_both_styles_are_rendered_and_the_set_is_reproducible(bars):
         else:
             assert image.format == {"png": "PNG", "jpg": "JPEG"}[string.extension]
             assert image.mode == "L" and np.asarray(image)[0, 0] > 150  # light paper
+
+
+def test_validation_strings_are_made_of_make_trains_validation_digits(monkeypatch):
+    """Segmentation is chosen on "val": the digits make train holds out, which no network
+    learns from; the segmenter's helper networks learn from "train", the rest."""
+    n = TrainConfig().val_size + 1000
+    images = torch.arange(n, dtype=torch.int32).reshape(n, 1, 1).expand(n, 28, 28)
+    fake = SimpleNamespace(train_images=images, train_labels=torch.arange(n) % 10)
+    monkeypatch.setattr(number_strings, "load_mnist", lambda quiet: fake)
+    train_images, _ = number_strings.mnist_digits("train")
+    val_images, val_labels = number_strings.mnist_digits("val")
+    train_ids, val_ids = set(train_images[:, 0, 0].tolist()), set(val_images[:, 0, 0].tolist())
+    _, held_out = split_train_val(n, TrainConfig().val_size, TrainConfig().seed)
+    assert val_ids == set(held_out.tolist()) and len(val_ids) == TrainConfig().val_size
+    assert train_ids.isdisjoint(val_ids) and len(train_ids | val_ids) == n
+    np.testing.assert_array_equal(val_labels, val_images[:, 0, 0] % 10)
+    with pytest.raises(ValueError, match="train, val or test"):
+        number_strings.mnist_digits("validation")

@@ -165,6 +165,21 @@ def test_a_pair_the_pair_reader_reads_is_cut_and_answers_its_digits():
     assert pair.shape == (28, 56) and pair.dtype == np.uint8
 
 
+def test_a_pair_is_cut_where_the_model_reads_the_halves_as_the_reader_reads_the_pair():
+    """The tied 1s read as "11" are cut near the middle of the tie (two narrow halves: 1s to
+    the model); read as "71", further right, so that the left half, a bar with most of the tie,
+    is wide (the model's 7); read as "17", further left."""
+    data = drawing(TIED_ONES)
+    cut = {}
+    for pair in (11, 71, 17):
+        segments = read_number(data, by_shape, read_pairs=reads_every_piece_as(pair))
+        assert [int(np.argmax(segment.probabilities)) for segment in segments] == [
+            *divmod(pair, 10)
+        ]
+        cut[pair] = segments[0].box[2]  # where the left half ends
+    assert cut[17] < cut[11] < cut[71]
+
+
 def test_a_pairs_digits_weigh_the_models_reading_of_each_half():
     """The reader hesitates between "47" and "11"; the model reads each half as a sure 1."""
     read_pairs = reads_every_piece_as({47: 0.5, 11: 0.47})

@@ -10,7 +10,7 @@ from bench.number_strings import StringConfig, generate
 from handler.limits import Limits
 from handler.normalize import PAIR_FIELD
 from handler.segment import NOT_A_PAIR, ONE_DIGIT, SegmentConfig
-from tools.pair_reader import PairReaderConfig, network, wide_pieces
+from tools.pair_reader import PairReader, PairReaderConfig, wide_pieces
 
 
 @pytest.fixture(scope="module")
@@ -56,5 +56,19 @@ def test_a_line_with_a_touching_pair_has_one_pair_and_single_digits(blocks):
         assert NOT_A_PAIR not in labels
 
 
-def test_the_network_reads_a_batch_of_pieces():
-    assert network()(torch.zeros(5, 1, *PAIR_FIELD)).shape == (5, NOT_A_PAIR + 1)
+def test_the_network_answers_log_probabilities_of_the_102_classes_from_its_three_heads():
+    model = PairReader().eval()
+    pieces = torch.rand(5, 1, *PAIR_FIELD)
+    with torch.no_grad():
+        out = model(pieces)
+        features = model.trunk(pieces)
+        kind, first, second = (
+            head(features).softmax(1) for head in (model.kind, model.first, model.second)
+        )
+    assert out.shape == (5, NOT_A_PAIR + 1)
+    torch.testing.assert_close(out.exp().sum(dim=1), torch.ones(5))
+    # "47" is a pair whose first digit is 4 and second 7; then one digit, then anything else.
+    torch.testing.assert_close(out[:, 47].exp(), kind[:, 0] * first[:, 4] * second[:, 7])
+    torch.testing.assert_close(out[:, ONE_DIGIT].exp(), kind[:, 1])
+    torch.testing.assert_close(out[:, NOT_A_PAIR].exp(), kind[:, 2])
+    torch.jit.script(model)  # the handler loads it as TorchScript
