@@ -4,8 +4,9 @@ The model carries a temperature fitted on validation inside model.pt (`make trai
 shipped model got its own from `make calibrate`), so its confidence is close to the chance of
 being right on MNIST-like input. People's drawings are harder than MNIST, so the threshold is
 still chosen on data. This tool measures, on
-the held-out validation images (the 5,000 that training never fits) as the handler normalises
-them (tools.normalised_mnist's cache), how often the model is right at each confidence, on the
+the held-out validation images (the 5,000 that training never fits) as the handler serves them
+(tools.normalised_mnist's cache: in MNIST's form, passed through, and sent dark on light,
+normalised), how often the model is right at each confidence, on the
 clean images and on the same images distorted the way training augments them (slant, size,
 stroke width, off-centre: closer to what people draw). When the realistic set of
 `bench.realistic_digits` exists (canvas exports, photos, off-centre, thick and thin strokes), its
@@ -113,6 +114,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     distorted = augment_batch(images, AugmentConfig(), torch.Generator().manual_seed(cfg.seed))
 
     groups = {"clean": (clean, labels), "distorted": (distorted, labels)}
+    if mnist.served_train_dark is not None:  # the same digits sent dark on light, normalised
+        groups["dark"] = (mnist.served_train_dark[val_idx].unsqueeze(1).float(), labels)
     if (cfg.realistic / "labels.csv").exists():
         groups["realistic"] = realistic_images(cfg.realistic)
     conf_parts, right_parts = [], []

@@ -31,6 +31,25 @@ PAIR_BOX = (20, 48)  # rows, columns the ink is fitted into
 PAIR_FIELD = (28, 56)
 
 
+def is_normalised(grey: np.ndarray) -> bool:
+    """Whether `grey` is already a digit in MNIST's form, which normalize_digit would only blur.
+
+    That form: 28×28, white ink on black (everything that is not ink exactly 0), the ink's longer
+    side 19 or 20 px, its centre of mass within 0.55 px of (14, 14) on each axis. Every one of
+    MNIST's 70,000 digits is in it (longer side 19–20, centre within 0.52 px), and so is nearly
+    every output of normalize_digit: normalising is then idempotent.
+    """
+    if grey.shape != (FIELD, FIELD):
+        return False
+    _, _, width, height = cv2.boundingRect(grey)
+    if max(width, height) not in (DIGIT_BOX - 1, DIGIT_BOX):
+        return False
+    moments = cv2.moments(grey)
+    # cv2's centroid is in pixel-index units like _place's: (14, 14) is MNIST's centre.
+    row, column = moments["m01"] / moments["m00"], moments["m10"] / moments["m00"]
+    return abs(row - CENTRE) <= 0.55 and abs(column - CENTRE) <= 0.55
+
+
 def scale_pixels(x: Any) -> Any:
     """Scale uint8-range pixels (numpy array or torch tensor) to the model's input: float32."""
     if isinstance(x, np.ndarray):

@@ -15,6 +15,7 @@ The stages, each in its own module, in the order `preprocess` runs them:
     ink_map                 polarity, uneven light and noise → ink strength in [0, 1] (1 = ink)
     remove_specks           drop blobs far smaller than the digit, so noise cannot stretch the crop
   handler.normalize
+    is_normalised           a digit already in MNIST's form is passed through as it is
     normalize_digit         MNIST's normalisation: fit into 20×20, centre of mass at (14, 14),
                             widening fine-pen strokes to MNIST's 2–3 px first (thicken_strokes)
 `find_ink` runs the first two stages; `handler.segment` cuts its ink map into digits when a whole
@@ -33,7 +34,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from handler.decode import Size, decode_image_and_size, to_work_size
+from handler.decode import Pixels, Size, decode_image_and_size, to_work_size
 from handler.ink import (
     clean_drawing,
     drawing_ink,
@@ -43,7 +44,7 @@ from handler.ink import (
     remove_specks,
 )
 from handler.limits import Limits
-from handler.normalize import normalize_digit
+from handler.normalize import FIELD, is_normalised, normalize_digit
 
 # One image at a time per worker, and one worker per core: OpenCV's own threads would only
 # compete with the other workers for the cores.
@@ -81,7 +82,10 @@ class Ink(NamedTuple):
 
 def find_ink(data: bytes, limits: Limits = Limits()) -> Ink:
     """Image file bytes → its ink map (decode, work size, ink, specks); raises InputError."""
-    pixels, sent_size = decode_image_and_size(data, limits)
+    return _ink_of(*decode_image_and_size(data, limits), limits)
+
+
+def _ink_of(pixels: Pixels, sent_size: Size, limits: Limits) -> Ink:
     grey = flatten_alpha(*to_work_size(pixels, limits))
     origin, shades = (0, 0), clean_drawing(grey)
     if shades is not None:
@@ -96,9 +100,16 @@ def find_ink(data: bytes, limits: Limits = Limits()) -> Ink:
 def preprocess(data: bytes, limits: Limits = Limits()) -> np.ndarray:
     """Image file bytes → uint8 (28, 28) digit, white ink on black, normalised like MNIST.
 
+    An image already in that form (28×28 like MNIST's own digits, or a preview this handler
+    made) is returned as it is: normalising it again would only blur it (is_normalised).
     Raises InputError for anything that is not a readable image of a digit.
     """
-    return normalize_digit(find_ink(data, limits).strength, limits.min_stroke)
+    pixels, sent_size = decode_image_and_size(data, limits)
+    if pixels[0].shape == (FIELD, FIELD):  # the only size MNIST's form comes in
+        grey = flatten_alpha(*pixels)
+        if is_normalised(grey):
+            return grey
+    return normalize_digit(_ink_of(pixels, sent_size, limits).strength, limits.min_stroke)
 
 
 def to_png(digit: np.ndarray) -> bytes:

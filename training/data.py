@@ -61,6 +61,10 @@ class Mnist:
     # preprocess), from tools.normalised_mnist's cache; None: only the raw tensors are known.
     served_train: torch.Tensor | None = None
     served_test: torch.Tensor | None = None
+    # The same digits sent dark on light (255 − pixels), as served: the whole normalisation runs
+    # on them, where MNIST's own form is passed through. None: not in the cache.
+    served_train_dark: torch.Tensor | None = None
+    served_test_dark: torch.Tensor | None = None
     # Training 1s with a continental flag drawn on (training.continental_ones), as served, and the
     # index in the training images of the 1 each was drawn from; None without the cache.
     served_flagged: torch.Tensor | None = None
@@ -195,6 +199,9 @@ def with_served(mnist: Mnist, path: Path) -> Mnist:
         raise MnistDataError(f"{path}: made from other MNIST files; rebuild it")
     with np.load(path) as cache:
         served = {"served_train": cache["train"], "served_test": cache["test"]}
+        if "train_dark" in cache:  # caches older than the pass-through lack them
+            served["served_train_dark"] = cache["train_dark"]
+            served["served_test_dark"] = cache["test_dark"]
         if "train_flagged" in cache:  # caches older than the flagged 1s lack them
             kept = ~cache["train_flagged_refused"]  # a refused one is blank: not a 1 to learn
             served["served_flagged"] = cache["train_flagged"][kept]

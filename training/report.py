@@ -147,6 +147,10 @@ def final_report(out: Path, mnist: Mnist, summary: dict) -> dict:
             "chain_test_accuracy": round((preds == labels).float().mean().item(), 5),
             "chain_test_errors": int((preds != labels).sum()),
         }
+    if mnist.served_test_dark is not None:
+        dark_preds = predict(scripted, mnist.served_test_dark)
+        chain["dark_test_accuracy"] = round((dark_preds == labels).float().mean().item(), 5)
+        chain["dark_test_errors"] = int((dark_preds != labels).sum())
     before = (calibrated * temperature).softmax(1)  # the logits as the network gives them
     after = calibrated.softmax(1)
     plot_reliability(
@@ -204,6 +208,11 @@ def markdown(r: dict) -> str:
         if "chain_test_accuracy" in r
         else ""
     )
+    if "dark_test_accuracy" in r:
+        chain += (
+            f"| The same digits sent dark on light (the whole normalisation runs) | "
+            f"{100 * r['dark_test_accuracy']:.2f}% ({r['dark_test_errors']} errors) |\n"
+        )
     on = "chain" if chain else "tensors"
     reliability = "\n![Reliability diagram](reliability.png)\n" if "temperature" in r else ""
     calibration = (
@@ -214,6 +223,10 @@ def markdown(r: dict) -> str:
         else ""
     )
     val = f"{100 * r['best_val_accuracy']:.2f}% (epoch {r['best_epoch']})"
+    val_what = "5,000 held-out training images"
+    if "val_accuracy_dark" in r:
+        val_what += ", each as sent in MNIST's form and dark on light"
+        val += f": {100 * r['val_accuracy_mnist_form']:.2f}% / {100 * r['val_accuracy_dark']:.2f}%"
     extra = r.get("extra_data")
     extra_row = (
         f"| Extra training digits (`--extra-data`, IDX sha256 in report.json) | "
@@ -236,7 +249,7 @@ def markdown(r: dict) -> str:
 | | |
 |---|---|
 | Tensor accuracy (MNIST test set, 10,000 raw tensors) | {test} |
-{chain}| Best validation accuracy (5,000 held-out training images) | {val} |
+{chain}| Best validation accuracy ({val_what}) | {val} |
 {flagged_row}{calibration}{extra_row}| Parameters | {r["parameters"]:,} |
 | Training time: optimisation steps / whole run | {times} |
 | TorchScript vs eager, max abs difference | {r["torchscript_max_abs_diff"]:.1e} |

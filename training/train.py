@@ -10,7 +10,8 @@
 Every default lives in `TrainConfig` below; each field is also a command-line flag, and
 `--config FILE` (JSON) overrides the defaults with its values, explicit flags overriding the file.
 The model is trained, validated and calibrated on what it is served: each MNIST digit written as
-PNG and normalised by the handler (tools.normalised_mnist caches that; `make train` builds it).
+PNG through the handler, in MNIST's form (passed through) and dark on light (normalised);
+tools.normalised_mnist caches both, and `make train` builds the cache.
 The run folder gets: best.pt and last.pt checkpoints, TensorBoard logs (tb/), train_metrics.csv,
 val_metrics.csv and, after the final test-set evaluation, model.pt (TorchScript), report.json,
 report.md, confusion_matrix.csv and PNG plots. The test set is used once, at the end, never to
@@ -75,6 +76,10 @@ class TrainConfig:
     # on validation plus its flagged 1s (docs/training.md): 0.25 / 0.5 / 0.75 read 99.21 / 99.35
     # / 99.39% of them, with the first version of the flags.
     flagged_ones: float = 0.75
+    # A training digit is shown as the handler serves it sent dark on light (the whole
+    # normalisation runs) with this probability, else in MNIST's own form (which the handler
+    # passes through as it is). Validation holds both forms. Set to an even mix, not tuned.
+    dark_share: float = 0.5
     # run control
     seed: int = 0  # fixes the split, initialisation, shuffling and augmentation
     seeds: int = 1  # >1: train seeds seed, seed+1, … into out_dir/seed-N; report mean ± sd
@@ -199,6 +204,19 @@ def append_csv(path: Path, row: dict) -> None:
         writer.writerow(row)
 
 
+def swap_dark(
+    batch: torch.Tensor, idx: torch.Tensor, dark: torch.Tensor, p: float, gen: torch.Generator
+) -> torch.Tensor:
+    """The batch with each MNIST digit swapped for its dark-on-light serving with probability p.
+
+    `idx` are training-split positions; those past the split (extra data) are never swapped.
+    """
+    swap = (idx < len(dark)) & (torch.rand(len(idx), generator=gen) < p)
+    batch = batch.clone()
+    batch[swap] = dark[idx[swap]]
+    return batch
+
+
 def train(
     cfg: TrainConfig,
     mnist: Mnist | None = None,
@@ -235,6 +253,12 @@ def train(
         train_idx = train_idx[: cfg.subset]
     train_x, train_y = images[train_idx], mnist.train_labels[train_idx]
     val_x, val_y = images[val_idx], mnist.train_labels[val_idx]
+    dark_x = None  # the training split sent dark on light, when the cache has it
+    if mnist.served_train_dark is not None:
+        dark_x = mnist.served_train_dark[train_idx]
+        # Validation scores both forms the handler serves, 2 × val_size images.
+        val_x = torch.cat([val_x, mnist.served_train_dark[val_idx]])
+        val_y = torch.cat([val_y, val_y])
     n_mnist, n_extra, extra_record = len(train_x), 0, None
     flags = FlaggedOnes.of(mnist, train_idx, val_idx) if cfg.flagged_ones > 0 else None
     if extra is not None:
@@ -327,6 +351,8 @@ def train(
             for step in bar:
                 idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 x = train_x[idx]
+                if dark_x is not None and cfg.dark_share > 0:
+                    x = swap_dark(x, idx, dark_x, cfg.dark_share, gen)
                 if flags is not None:
                     x = flags.swap_in(x, idx, cfg.flagged_ones, gen)
                 x = augment_batch(x, augment_cfg, gen) if cfg.augment else x.unsqueeze(1)
@@ -432,8 +458,22 @@ def train(
         _, flagged_val_acc, _ = evaluate(best, flags.val_images, torch.ones_like(flags.val_source))
         print(f"Validation's 1s with a flag drawn on: {flagged_val_acc:.2%} read as 1")
 
+    val_forms = {}  # validation's accuracy in each form the handler serves
+    if dark_x is not None:
+        half = len(val_y) // 2
+        for name, part in [
+            ("val_accuracy_mnist_form", slice(0, half)),
+            ("val_accuracy_dark", slice(half, None)),
+        ]:
+            val_forms[name] = round(evaluate(best, val_x[part], val_y[part])[1], 5)
+        print(
+            f"Validation: MNIST's form {val_forms['val_accuracy_mnist_form']:.2%}, "
+            f"dark on light {val_forms['val_accuracy_dark']:.2%}"
+        )
+
     summary = {
         "best_val_accuracy": best_acc,
+        **val_forms,
         "best_epoch": best_epoch + 1,
         "train_seconds": round(elapsed, 1),  # optimisation steps only, summed over epochs
         "wall_seconds": round(time.perf_counter() - started, 1),  # this invocation, end to end
@@ -441,6 +481,7 @@ def train(
         "trained_on": "raw MNIST tensors" if mnist.served_train is None else "served digits",
         "extra_data": extra_record,  # None, or folder, count, sha256 and weight of --extra-data
         "flagged_ones": cfg.flagged_ones if flags is not None else 0.0,
+        "dark_share": cfg.dark_share if dark_x is not None else 0.0,
         "val_flagged_ones_accuracy": flagged_val_acc,  # validation's 1s, flag drawn on; None: none
         "temperature": round(temperature, 5),
         "val_ece": round(ece_before, 5),

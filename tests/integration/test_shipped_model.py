@@ -1,6 +1,6 @@
 """The committed model really scores what its report says, on the genuine MNIST test set: from the
-raw tensors, and through the chain (each digit as PNG through the handler's preprocessing, read
-from tools.normalised_mnist's cache, built first when missing)."""
+raw tensors, through the chain (each digit as PNG through the handler's preprocessing, read from
+tools.normalised_mnist's cache, built first when missing) and sent dark on light."""
 
 import json
 
@@ -42,6 +42,8 @@ def test_shipped_model_scores_its_report_from_tensors_and_through_the_chain(serv
     assert tensors >= 0.995, f"shipped model scores {tensors:.4%} on the MNIST test tensors"
     assert report["chain_test_accuracy"] == pytest.approx(chain, abs=1e-4)
     assert report["test_accuracy"] == pytest.approx(tensors, abs=1e-4)
+    dark = accuracy(model, served.served_test_dark, served.test_labels)  # whole normalisation
+    assert report["dark_test_accuracy"] == pytest.approx(dark, abs=1e-4)
     assert report["data_sha256"] == served.checksums
 
 

@@ -99,11 +99,30 @@ def test_train_and_validation_are_disjoint_and_cover_everything():
     assert torch.equal(train, again)  # fixed by the seed
 
 
-def served_cache(path, checksums, train, test):
+def served_cache(path, checksums, train, test, **more):
     """A tools.normalised_mnist cache file, as that tool writes it."""
     with path.open("wb") as f:
-        np.savez_compressed(f, mnist_sha256=json.dumps(checksums), train=train, test=test)
+        np.savez_compressed(f, mnist_sha256=json.dumps(checksums), train=train, test=test, **more)
     return path
+
+
+def test_with_served_reads_the_dark_form_when_the_cache_has_it(synthetic_mnist, tmp_path):
+    train, test = synthetic_mnist.train_images.numpy(), synthetic_mnist.test_images.numpy()
+    older = with_served(
+        synthetic_mnist, served_cache(tmp_path / "a.npz", synthetic_mnist.checksums, train, test)
+    )
+    assert older.served_train_dark is None and older.served_test_dark is None
+    path = served_cache(
+        tmp_path / "b.npz",
+        synthetic_mnist.checksums,
+        train,
+        test,
+        train_dark=255 - train,
+        test_dark=255 - test,
+    )
+    mnist = with_served(synthetic_mnist, path)
+    np.testing.assert_array_equal(mnist.served_train_dark.numpy(), 255 - train)
+    np.testing.assert_array_equal(mnist.served_test_dark.numpy(), 255 - test)
 
 
 def test_with_served_reads_the_cache_made_from_the_same_files(synthetic_mnist, tmp_path):

@@ -101,6 +101,39 @@ def test_with_served_digits_training_fits_those_and_the_report_scores_both(
     assert float(scripted.temperature) == pytest.approx(report["temperature"], rel=1e-4)
 
 
+def test_with_the_dark_form_training_shows_both_and_validation_and_the_report_score_both(
+    synthetic_mnist, tmp_path
+):
+    """Served in MNIST's form the training digits are blank here, dark on light they are not:
+    learning anything proves dark_share mixes the second form in."""
+    mnist = dataclasses.replace(
+        synthetic_mnist,
+        served_train=torch.zeros_like(synthetic_mnist.train_images),
+        served_test=synthetic_mnist.test_images,
+        served_train_dark=synthetic_mnist.train_images,
+        served_test_dark=synthetic_mnist.test_images,
+    )
+    report = train(smoke_config(tmp_path, final_report=True, dark_share=0.5), mnist)
+    assert report["dark_share"] == 0.5
+    assert report["val_accuracy_dark"] > 0.5, report
+    assert report["best_val_accuracy"] == pytest.approx(
+        (report["val_accuracy_dark"] + report["val_accuracy_mnist_form"]) / 2, abs=1e-4
+    )
+    assert report["dark_test_accuracy"] > 0.5, report
+
+
+def test_swap_dark_swaps_a_share_of_the_split_and_never_extra_digits():
+    batch = torch.zeros(1000, 2, 2, dtype=torch.uint8)
+    dark = torch.full((600, 2, 2), 255, dtype=torch.uint8)
+    idx = torch.arange(1000)  # positions 600 and up: extra data past the MNIST split
+    out = train_module.swap_dark(batch, idx, dark, 0.5, torch.Generator().manual_seed(0))
+    swapped = out[:, 0, 0] == 255
+    assert 0.4 < swapped[:600].float().mean() < 0.6
+    assert not swapped[600:].any()
+    assert not batch.any()  # the batch given is left as it was
+    assert train_module.swap_dark(batch, idx, dark, 0.0, torch.Generator()).sum() == 0
+
+
 def test_seeds_report_mean_and_sd_of_each_figure(synthetic_mnist, tmp_path, monkeypatch):
     """train_seeds runs one train() per seed, each into its own folder, on the data loaded once."""
     calls = []
