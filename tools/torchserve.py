@@ -36,6 +36,8 @@ from tools.client import ServiceUnavailable, read_keys
 
 READY_MODEL = paths.MODEL_NAME  # start() waits for this model's first worker
 LOAD_FAILED = "Load model failed"  # TorchServe's console line when a worker cannot load a model
+# A Python exception's last line as a worker logs it: "…MODEL_LOG - ImportError: why".
+EXCEPTION_LINE = re.compile(r"\b[A-Za-z_.]*(?:Error|Exception): .*")
 RENEW_MARGIN = timedelta(seconds=30)  # renew a key this long before it expires
 FRONTEND_CLASS = "org.pytorch.serve.ModelServer"  # the Java frontend's main class
 WORKER_SCRIPT = "model_service_worker.py"  # what each Python worker runs
@@ -314,7 +316,9 @@ class TorchServe:
                 # The frontend logs the failure before the worker's traceback reaches the model
                 # log, so wait for the logs to settle: the traceback is what says why.
                 self._wait_for_quiet_logs()
-                raise ServerError(f"A model failed to load.\n{self.log_tail()}")
+                raise ServerError(
+                    f"A model failed to load.\n{self.load_errors()}\n{self.log_tail()}"
+                )
             time.sleep(0.5)
         raise ServerError(
             f"Model {READY_MODEL} not READY after {timeout:.0f} s.\n{self.log_tail()}"
@@ -357,6 +361,23 @@ class TorchServe:
             elif time.monotonic() - still_since >= quiet:
                 return
             time.sleep(0.1)
+
+    def load_errors(self, most: int = 5) -> str:
+        """The first distinct exceptions the workers logged, whatever the logs held after them.
+
+        A worker that cannot load retries and logs again, so the traceback that says why may
+        already be past log_tail's lines when start() gives up.
+        """
+        found: list[str] = []
+        for name in ("torchserve.out", "model_log.log"):
+            path = self.log_dir / name
+            for line in path.read_text(errors="replace").splitlines() if path.exists() else []:
+                match = EXCEPTION_LINE.search(line)
+                if match and match.group(0) not in found:
+                    found.append(match.group(0))
+        if not found:
+            return "(no exception in the logs)"
+        return "Exceptions logged:\n" + "\n".join(found[:most])
 
     def log_tail(self, lines: int = 40) -> str:
         """The last lines of TorchServe's console and model logs, for error messages."""

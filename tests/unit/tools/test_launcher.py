@@ -140,3 +140,20 @@ def test_a_container_binds_every_address_and_still_checks_on_loopback(tmp_path, 
 
 def test_check_ready_without_a_server_is_not_ready(tmp_path):
     assert server_module.main(["--check-ready", "--workdir", str(tmp_path)]) == 1
+
+
+def test_load_errors_name_the_first_exceptions_however_long_the_logs_grew(tmp_path, store):
+    server = make_server(tmp_path, store)
+    server.log_dir.mkdir(parents=True)
+    first = "2026-12-07 W-9000-mnist_1.0-stdout MODEL_LOG - ImportError: broken on purpose"
+    retry = "2026-12-07 W-9000-mnist_1.0-stdout MODEL_LOG - ModuleNotFoundError: No module named x"
+    noise = [f"2026-12-07 INFO line {i}" for i in range(100)]
+    (server.log_dir / "torchserve.out").write_text("\n".join([first, *noise, retry, first, *noise]))
+    errors = server.load_errors()
+    assert errors.splitlines() == [
+        "Exceptions logged:",
+        "ImportError: broken on purpose",
+        "ModuleNotFoundError: No module named x",
+    ]
+    assert "broken on purpose" not in server.log_tail()  # 100 lines later: out of the tail
+    assert make_server(tmp_path / "other", store).load_errors() == "(no exception in the logs)"
