@@ -96,7 +96,7 @@ def tune(cfg: TuneConfig, mnist: Mnist | None = None) -> optuna.Study:
     print(
         f"Study {cfg.study_name!r} in {out / 'study.db'}: {len(study.trials)} trials so far; "
         f"budget {cfg.budget_min:g} min, {cfg.subset} training images per trial, "
-        f"scored on {cfg.val_size} validation images"
+        f"scored on {cfg.val_size} validation digits (in each form the cache serves them)"
     )
 
     def next_trial_fits(study: optuna.Study) -> bool:
@@ -232,7 +232,8 @@ def write_outputs(study: optuna.Study, cfg: TuneConfig, out: Path) -> None:
         "",
         f"{len(rows)} trials: {counts['complete']} complete, {counts['pruned']} pruned, "
         f"{counts['fail']} failed. Each trial trains on {cfg.subset} training images and is "
-        f"scored on the {cfg.val_size} validation images (best epoch); the test set is not used.",
+        f"scored on the {cfg.val_size} validation digits, in each form the cache serves them (best "
+        "epoch); the test set is not used.",
         "",
     ]
     if counts["complete"]:
