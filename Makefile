@@ -98,7 +98,7 @@ digit-check: $(STAMP)  ## train the digit check on strings of MNIST training dig
 	$(MAKE) archive
 
 # …and a third reads a wide piece whole: two touching digits (which two), or one digit.
-pair-reader: $(STAMP)  ## train the pair reader on strings of MNIST training digits → training/shipped/, rebuild the .mar
+pair-reader: $(STAMP)  ## train the pair reader on strings of MNIST training digits (scored on validation digits) → training/shipped/, rebuild the .mar
 	$(PY) -m tools.pair_reader
 	$(MAKE) archive
 

@@ -367,8 +367,8 @@ def _split_as_read(piece: Piece, reading: np.ndarray, scorer: _Scorer) -> list[P
     if not halves:
         return [piece]
     read, whole = scorer.readings([half for pair in halves for half in pair])
-    # The cut kept: the one whose halves the model reads most as the reader reads the pair, and
-    # the digit check is surest are whole digits.
+    # The cut kept: where the model's reading of the two halves agrees most with the reader's
+    # reading of the pair, and the digit check is surest that both halves are whole digits.
     pairs = reading[:ONE_DIGIT].reshape(10, 10)
     agreement = np.einsum("ab,ca,cb->c", pairs, read[0::2], read[1::2])
     score = np.log(np.maximum(agreement, 1e-300)) + config.check_weight * (

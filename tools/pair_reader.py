@@ -8,7 +8,7 @@ a small CNN over the piece normalised into 28×56 (handler.normalize.normalize_p
 classes: the hundred pairs "00"–"99", one digit, and anything else. The segmenter asks it about
 every piece wider than `split_aspect`; what it then does with the answer is in handler.segment.
 
-    python -m tools.pair_reader          # or: make pair-reader (about 35 minutes on 2 cores)
+    python -m tools.pair_reader          # or: make pair-reader (about 45 minutes on 2 cores)
 
 The network has three heads over one trunk: what the piece is (a pair, one digit, anything else),
 the pair's first digit and its second. Its output is the log probability of each of the 102
