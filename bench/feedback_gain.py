@@ -59,7 +59,7 @@ class Config:
     holdout: float = 0.5  # share of each (category, digit) group held out for scoring
     split_seed: int = 0  # fixes which digits are held out
     seeds: int = 3  # training seeds 0, 1, …; both arms train each
-    epochs: int = 4  # the short recipe of both arms (make train runs 14)
+    epochs: int = 4  # the short recipe of both arms (make train runs 10)
     weight: float = TrainConfig.extra_weight  # --extra-weight of the corrections
     threads: int = 1  # torch threads per training (1: the cores are shared)
     normalised: str = TrainConfig.normalised  # the served MNIST digits (cache file or folder)

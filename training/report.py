@@ -246,6 +246,10 @@ def markdown(r: dict) -> str:
     sums = "\n".join(f"| `{name}` | `{sha}` |" for name, sha in r["data_sha256"].items())
     return f"""# Model report: {r["model"]}
 
+The test set was scored once, here, after every choice was made on validation: the
+hyperparameters (`config` in report.json; the defaults come from `make tune`'s search) and the
+epoch (best validation accuracy).
+
 | | |
 |---|---|
 | Tensor accuracy (MNIST test set, 10,000 raw tensors) | {test} |

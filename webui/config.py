@@ -39,7 +39,7 @@ class WebUIConfig:
     # Largest upload accepted, in bytes; larger ones get 413 before TorchServe sees them.
     max_upload_bytes: int = 5 * 1024 * 1024
     # Below this top-1 probability the page says "not sure" (chosen from data, see docs/webui.md).
-    low_confidence: float = 0.85
+    low_confidence: float = 0.90
     # Longest pause, in seconds, between the page's readiness polls while the model is unavailable.
     retry_max_seconds: float = 4.0
 
