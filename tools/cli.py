@@ -52,7 +52,8 @@ def config_parser(
         default = field.default
         if default is dataclasses.MISSING:
             raise TypeError(f"{cls.__name__}.{field.name} needs a default to become a flag")
-        options: dict[str, Any] = {"help": comments.get(field.name, "")}
+        # argparse formats help with %: a comment's "50%" must not break --help.
+        options: dict[str, Any] = {"help": comments.get(field.name, "").replace("%", "%%")}
         if field.name in positional:
             names = [field.name]
             options["type"] = type(default)  # required: its default only documents the type

@@ -111,7 +111,8 @@ def parse_config(cls: type[Config] = TrainConfig, argv: list[str] | None = None)
     for field in fields.values():
         flag = "--" + field.name.replace("_", "-")
         default = field.default
-        help_text = f"{comments.get(field.name, '')} (default: {default})"
+        # argparse formats help with %: a comment's "50%" must not break --help.
+        help_text = f"{comments.get(field.name, '')} (default: {default})".replace("%", "%%")
         if isinstance(default, bool):
             parser.add_argument(
                 flag, action=argparse.BooleanOptionalAction, default=default, help=help_text

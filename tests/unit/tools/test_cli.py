@@ -18,6 +18,7 @@ class Example:
     name: str = ""  # who
     fast: bool = False  # go fast
     careful: bool = True  # go carefully
+    share: float = 0.5  # 50% of the time
 
 
 def test_defaults():
@@ -27,7 +28,7 @@ def test_defaults():
 def test_every_field_is_a_typed_flag():
     argv = ["x", "--count", "7", "--rate", "2", "--name", "n", "--fast", "--no-careful"]
     config = parse_config(Example, argv, positional=("folder",))
-    assert config == Example(Path("x"), 7, 2.0, "n", True, False)
+    assert config == Example(Path("x"), 7, 2.0, "n", True, False, 0.5)
     assert isinstance(config.folder, Path)
 
 
@@ -50,3 +51,10 @@ def test_help_comes_from_the_field_comments():
     text = " ".join(config_parser(Example, "Example tool.").format_help().split())
     for part in ("Example tool.", "--count COUNT how many (default: 3)", "--fast, --no-fast"):
         assert part in text
+
+
+def test_a_percent_sign_in_a_comment_prints_in_the_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parse_config(Example, ["--help"], positional=("folder",))
+    assert stop.value.code == 0
+    assert "50% of the time" in capsys.readouterr().out

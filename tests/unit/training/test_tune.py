@@ -107,3 +107,13 @@ def test_a_config_file_with_an_unknown_key_or_a_wrong_type_is_an_error(tmp_path,
         assert message in capsys.readouterr().err
     path.write_text(json.dumps({"lr": 1, "augment": False}))  # an int is a fine float
     assert parse_config(TrainConfig, ["--config", str(path)]) == TrainConfig(lr=1.0, augment=False)
+
+
+def test_every_flag_of_both_configs_has_help_that_prints(capsys):
+    """--help shows each field's comment; a % in one must not break argparse's formatting."""
+    for cls in (TrainConfig, TuneConfig):
+        with pytest.raises(SystemExit) as stop:
+            parse_config(cls, ["--help"])
+        assert stop.value.code == 0
+    text = capsys.readouterr().out
+    assert "--prune-from-pct" in text and "--dark-share" in text
